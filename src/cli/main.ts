@@ -1,0 +1,28 @@
+// The `graft` command line: parses arguments (commander) and dispatches to subcommands.
+import { Command, CommanderError } from 'commander';
+import { infoCommand } from './info.js';
+import { registerBench } from './bench.js';
+import { reportAndExit } from './errors.js';
+
+const program = new Command();
+program
+  .name('graft')
+  .description('WebGPU compute engine for transfer learning')
+  .exitOverride()
+  .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+
+program
+  .command('info')
+  .description('print adapter, driver, features and limits')
+  .option('--json', 'print one JSON object')
+  .action(infoCommand);
+
+registerBench(program);
+
+try {
+  await program.parseAsync(process.argv);
+  process.exit(0);
+} catch (e) {
+  if (e instanceof CommanderError) process.exit(e.exitCode);
+  reportAndExit(e);
+}

@@ -1,0 +1,7 @@
+// Public API of graft: runtime, tensors, kernels.
+export { Runtime, type RuntimeOptions, type AdapterSummary, type DispatchOptions } from './runtime/runtime.js';
+export { GraftError, AdapterError, ShaderError, DeviceError, ShapeError } from './runtime/errors.js';
+export { f32, i32, type ParamValue } from './runtime/params.js';
+export type { KernelDef, Constants } from './runtime/pipelines.js';
+export { Tensor, scope, keep, numel, type DType, type Shape } from './tensor.js';
+export { cast } from './kernels/cast.js';

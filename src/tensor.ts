@@ -14,19 +14,28 @@ export function numel(shape: Shape): number {
   return n;
 }
 
-/** A pooled buffer shared by a tensor and its reshaped views; returned to the pool at refs = 0. */
-class Storage {
+/**
+ * A buffer shared by a tensor and its views. Pooled storage returns its buffer to the pool at
+ * refs = 0; arena storage (pooled = false) belongs to a FlatArena, which frees it.
+ */
+export class Storage {
   refs = 1;
   constructor(
     readonly rt: Runtime,
     public buffer: GPUBuffer | null,
+    readonly pooled = true,
   ) {}
   release(): void {
     if (--this.refs === 0 && this.buffer) {
-      this.rt.pool.release(this.buffer);
+      if (this.pooled) this.rt.pool.release(this.buffer);
       this.buffer = null;
     }
   }
+}
+
+/** The autograd node that produced a tensor (implemented in src/autograd). */
+export interface GradFn {
+  readonly name: string;
 }
 
 let nextId = 1;
@@ -36,17 +45,32 @@ export class Tensor {
   readonly size: number;
   private storage: Storage;
   private alive = true;
+  /** Autograd: gradients flow to this tensor. */
+  requiresGrad = false;
+  /** Autograd: accumulated gradient of a leaf (set by backward). */
+  grad: Tensor | null = null;
+  /** Autograd: the node that produced this tensor (null for leaves and untracked results). */
+  gradFn: GradFn | null = null;
 
-  /** Use `Tensor.empty`, `Tensor.from` or a kernel to make tensors. */
+  /** Use `Tensor.empty`, `Tensor.from`, `Tensor.view` or a kernel to make tensors. */
   private constructor(
     readonly rt: Runtime,
     readonly shape: Shape,
     readonly dtype: DType,
     storage: Storage,
+    /** Byte offset of element 0 in the buffer (non-zero for arena views; a multiple of 256). */
+    readonly byteOffset = 0,
   ) {
     this.size = numel(shape);
     this.storage = storage;
     rt.scopes[rt.scopes.length - 1]?.add(this);
+  }
+
+  /** A tensor over `storage` at `byteOffset` (used by FlatArena; the storage gains a reference). */
+  static view(rt: Runtime, storage: Storage, shape: Shape, dtype: DType, byteOffset: number): Tensor {
+    checkShape(shape);
+    storage.refs++;
+    return new Tensor(rt, [...shape], dtype, storage, byteOffset);
   }
 
   /** An uninitialised tensor (contents are whatever the pooled buffer held). */
@@ -59,7 +83,7 @@ export class Tensor {
   /** A zero-filled tensor (cleared on the GPU timeline, in order with recorded kernels). */
   static zeros(rt: Runtime, shape: Shape, dtype: DType = 'f32'): Tensor {
     const t = Tensor.empty(rt, shape, dtype);
-    rt.commandEncoder().clearBuffer(t.buffer, 0, alignedBytes(t));
+    rt.commandEncoder().clearBuffer(t.buffer, t.byteOffset, alignedBytes(t));
     return t;
   }
 
@@ -83,6 +107,20 @@ export class Tensor {
     return new Tensor(rt, [...shape], dtype, new Storage(rt, buf));
   }
 
+  /**
+   * Overwrite the contents from host data. Pending GPU work is submitted first, so the write
+   * lands after every command already recorded (queue.writeBuffer would otherwise jump ahead).
+   */
+  write(data: ArrayLike<number>): void {
+    if (data.length !== this.size) throw new ShapeError(`write: ${data.length} values for tensor [${this.shape.join(', ')}] of ${this.size}`);
+    const host =
+      this.dtype === 'f32' ? Float32Array.from(data) : this.dtype === 'i32' ? Int32Array.from(data) : toHalfArray(data);
+    this.rt.submit();
+    const padded = new Uint8Array((host.byteLength + 3) & ~3);
+    padded.set(new Uint8Array(host.buffer, host.byteOffset, host.byteLength));
+    this.rt.device.queue.writeBuffer(this.buffer, this.byteOffset, padded);
+  }
+
   get buffer(): GPUBuffer {
     const b = this.storage.buffer;
     if (!this.alive || !b) throw new GraftError(`tensor #${this.id} [${this.shape.join(', ')}] was disposed`);
@@ -102,6 +140,11 @@ export class Tensor {
     return this.size * BYTES_PER_ELEMENT[this.dtype];
   }
 
+  /** The buffer window this tensor occupies, for bind groups (size rounded up to 4 bytes). */
+  get binding(): GPUBufferBinding {
+    return { buffer: this.buffer, offset: this.byteOffset, size: Math.max(4, alignedBytes(this)) };
+  }
+
   /** A view with a new shape over the same storage (one dimension may be -1). */
   reshape(shape: Shape): Tensor {
     const s = [...shape];
@@ -114,7 +157,7 @@ export class Tensor {
     if (numel(s) !== this.size) throw new ShapeError(`cannot reshape [${this.shape}] (${this.size} elements) to [${shape}]`);
     void this.buffer;
     this.storage.refs++;
-    return new Tensor(this.rt, s, this.dtype, this.storage);
+    return new Tensor(this.rt, s, this.dtype, this.storage, this.byteOffset);
   }
 
   /** Release this tensor's hold on its buffer (safe to call twice). */
@@ -127,7 +170,7 @@ export class Tensor {
 
   /** Download as float32 (f16 widened, i32 converted). Submits pending work. */
   async read(): Promise<Float32Array> {
-    const raw = await this.rt.readBuffer(this.buffer, this.byteLength);
+    const raw = await this.rt.readBuffer(this.buffer, this.byteLength, this.byteOffset);
     if (this.dtype === 'f32') return new Float32Array(raw);
     if (this.dtype === 'f16') return fromHalfArray(new Uint16Array(raw));
     return Float32Array.from(new Int32Array(raw));
@@ -136,7 +179,7 @@ export class Tensor {
   /** Download an i32 tensor. */
   async readInt(): Promise<Int32Array> {
     if (this.dtype !== 'i32') throw new GraftError(`readInt on a ${this.dtype} tensor`);
-    return new Int32Array(await this.rt.readBuffer(this.buffer, this.byteLength));
+    return new Int32Array(await this.rt.readBuffer(this.buffer, this.byteLength, this.byteOffset));
   }
 
   toString(): string {

@@ -129,3 +129,24 @@ describe('runtime', () => {
     expect(String((err as Error).message)).toMatch(/broken_kernel\.wgsl:3:/);
   });
 });
+
+describe('flat arena', () => {
+  it('packs tensors as aligned views and splits chunks at the binding limit', async () => {
+    const { FlatArena } = await import('../src/runtime/arena.js');
+    const r = rt();
+    const shapes = [[3], [17, 5], [1], [200]];
+    const arena = new FlatArena(r, shapes, 'f32', 1024);
+    expect(arena.tensors.map((t) => t.shape)).toEqual(shapes);
+    for (const t of arena.tensors) expect(t.byteOffset % 256).toBe(0);
+    expect(arena.chunks.length).toBeGreaterThan(1);
+    const data = shapes.map((s, i) => randArray(s.reduce((a, b) => a * b, 1), 40 + i));
+    arena.tensors.forEach((t, i) => t.write(data[i]!));
+    for (let i = 0; i < shapes.length; i++) expectClose(await arena.tensors[i]!.read(), data[i]!, { atol: 0, rtol: 0 });
+    const z = Tensor.zeros(r, [1]);
+    expect(Array.from(await z.read())).toEqual([0]);
+    z.dispose();
+    expect(arena.segments.map((s) => s.size)).toEqual([3, 85, 1, 200]);
+    expect(() => new FlatArena(r, [[300]], 'f32', 1024)).toThrow(/exceeds/);
+    arena.dispose();
+  });
+});

@@ -334,7 +334,7 @@ export class Runtime {
 }
 
 function toBinding(b: Binding | Tensor): GPUBufferBinding {
-  if ('shape' in b) return { buffer: b.buffer };
+  if ('shape' in b) return b.binding;
   if ('buffer' in b && !('mapState' in b)) {
     const w = b as { buffer: GPUBuffer; offset?: number; size?: number };
     return { buffer: w.buffer, offset: w.offset ?? 0, size: w.size };

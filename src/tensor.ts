@@ -44,6 +44,7 @@ export class Tensor {
   readonly id = nextId++;
   readonly size: number;
   private storage: Storage;
+  private _byteOffset: number;
   private alive = true;
   /** Autograd: gradients flow to this tensor. */
   requiresGrad = false;
@@ -58,11 +59,11 @@ export class Tensor {
     readonly shape: Shape,
     readonly dtype: DType,
     storage: Storage,
-    /** Byte offset of element 0 in the buffer (non-zero for arena views; a multiple of 256). */
-    readonly byteOffset = 0,
+    offset = 0,
   ) {
     this.size = numel(shape);
     this.storage = storage;
+    this._byteOffset = offset;
     rt.scopes[rt.scopes.length - 1]?.add(this);
   }
 
@@ -125,6 +126,28 @@ export class Tensor {
     const b = this.storage.buffer;
     if (!this.alive || !b) throw new GraftError(`tensor #${this.id} [${this.shape.join(', ')}] was disposed`);
     return b;
+  }
+
+  /** Byte offset of element 0 in the buffer (non-zero for arena views; a multiple of 256). */
+  get byteOffset(): number {
+    return this._byteOffset;
+  }
+
+  /**
+   * Copy this tensor's data into `dst` (same shape and dtype, e.g. a FlatArena view) and make
+   * this tensor live there from now on, keeping its identity (modules and optimizers keep their
+   * references). The old buffer goes back to the pool.
+   */
+  relocate(dst: Tensor): void {
+    if (dst.dtype !== this.dtype || dst.size !== this.size) {
+      throw new ShapeError(`relocate: ${this.dtype}[${this.shape.join(', ')}] into ${dst.dtype}[${dst.shape.join(', ')}]`);
+    }
+    const bytes = alignedBytes(this);
+    this.rt.commandEncoder().copyBufferToBuffer(this.buffer, this._byteOffset, dst.buffer, dst._byteOffset, bytes);
+    dst.storage.refs++;
+    this.storage.release();
+    this.storage = dst.storage;
+    this._byteOffset = dst._byteOffset;
   }
 
   get disposed(): boolean {

@@ -150,3 +150,22 @@ describe('flat arena', () => {
     arena.dispose();
   });
 });
+
+describe('relocate', () => {
+  it('moves a tensor into an arena view, keeping identity and data', async () => {
+    const { FlatArena } = await import('../src/runtime/arena.js');
+    const r = rt();
+    const data = randArray(33, 9);
+    const t = Tensor.from(r, data, [3, 11]);
+    const live = r.pool.stats.live;
+    const arena = new FlatArena(r, [[5], [3, 11]]);
+    t.relocate(arena.tensors[1]!);
+    expect(r.pool.stats.live).toBe(live - 1);
+    expect(t.byteOffset).toBe(arena.tensors[1]!.byteOffset);
+    expectClose(await t.read(), data, { atol: 0, rtol: 0 });
+    expectClose(await arena.tensors[1]!.read(), data, { atol: 0, rtol: 0 });
+    expect(() => t.relocate(arena.tensors[0]!)).toThrow(/relocate/);
+    t.dispose();
+    arena.dispose();
+  });
+});

@@ -24,3 +24,8 @@ export class DeviceError extends GraftError {
 export class ShapeError extends GraftError {
   override name = 'ShapeError';
 }
+
+/** A checkpoint/weights file is corrupt, truncated, or does not match the model; names the tensor. */
+export class CheckpointError extends GraftError {
+  override name = 'CheckpointError';
+}

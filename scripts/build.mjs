@@ -9,7 +9,7 @@ const common = {
   format: 'esm',
   target: 'es2022',
   loader: { '.wgsl': 'text' },
-  external: ['webgpu', 'node:*', 'commander', 'cli-progress', 'benchmark', '@tensorflow/*'],
+  external: ['webgpu', 'node:*', 'commander', 'cli-progress', 'benchmark', '@tensorflow/*', 'tar'],
   sourcemap: true,
   logLevel: 'warning',
 };

@@ -1,6 +1,7 @@
 // The `graft` command line: parses arguments (commander) and dispatches to subcommands.
 import { Command, CommanderError } from 'commander';
 import { infoCommand } from './info.js';
+import { fetchCommand } from './fetch.js';
 import { registerBench } from './bench.js';
 import { reportAndExit } from './errors.js';
 
@@ -16,6 +17,14 @@ program
   .description('print adapter, driver, features and limits')
   .option('--json', 'print one JSON object')
   .action(infoCommand);
+
+program
+  .command('fetch')
+  .description('download a known pretrained model into the cache (e.g. resnet50-imagenet)')
+  .argument('<name>', 'model name')
+  .option('--cache-dir <dir>', 'cache folder (default: $GRAFT_CACHE_DIR or ~/.cache/graft)')
+  .option('--json', 'print one JSON object')
+  .action(fetchCommand);
 
 registerBench(program);
 

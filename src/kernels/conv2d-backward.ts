@@ -1,0 +1,172 @@
+// Conv2d backward: input gradient (gather implicit GEMM), weight gradient (split reduction), bias gradient.
+import dataSrc from '../../shaders/conv2d_bwd_data.wgsl';
+import weightSrc from '../../shaders/conv2d_bwd_weight.wgsl';
+import reduceSrc from '../../shaders/conv2d_bwd_weight_reduce.wgsl';
+import { ShapeError } from '../runtime/errors.js';
+import { Tensor, type Shape } from '../tensor.js';
+import { channelSum } from './batchnorm-train.js';
+import { ceilDiv, grid1d } from './grid.js';
+
+const K_DATA = { name: 'conv2d_bwd_data', code: dataSrc };
+const K_WEIGHT = { name: 'conv2d_bwd_weight', code: weightSrc };
+const K_REDUCE = { name: 'conv2d_bwd_weight_reduce', code: reduceSrc };
+
+export type Pair = number | [number, number];
+
+/** The forward convolution's options (same meaning as conv2d's; groups = C = K is depthwise). */
+export interface ConvOpts {
+  stride?: Pair;
+  padding?: Pair;
+  dilation?: Pair;
+  groups?: number;
+}
+
+/** Shapes of one convolution: x [N, C, H, W], w [K, C/groups, R, S], y [N, K, P, Q]. */
+export interface ConvBwdGeom {
+  N: number; C: number; H: number; W: number;
+  K: number; R: number; S: number; P: number; Q: number;
+  sh: number; sw: number; ph: number; pw: number; dh: number; dw: number;
+  groups: number; Cg: number; Kg: number;
+}
+
+const WG = 64;
+/** Largest split of the weight-gradient reduction, and the shortest chunk worth a workgroup. */
+const MAX_SPLIT = 64;
+const MIN_CHUNK = 256;
+/** Workgroups the weight gradient aims for before it stops splitting. */
+const TARGET_WORKGROUPS = 256;
+
+function pair(op: string, v: Pair | undefined, dflt: number, what: string): [number, number] {
+  const p: [number, number] = v === undefined ? [dflt, dflt] : typeof v === 'number' ? [v, v] : [v[0], v[1]];
+  const min = what === 'padding' ? 0 : 1;
+  if (p.some((e) => !Number.isInteger(e) || e < min)) throw new ShapeError(`${op}: ${what} must be integers >= ${min}, got ${JSON.stringify(v)}`);
+  return p;
+}
+
+const fmt = (s: Shape): string => `[${s.join(', ')}]`;
+
+/** Validate x, w and dy shapes of a convolution and build its geometry. */
+export function convBwdGeom(op: string, xShape: Shape, wShape: Shape, dyShape: Shape, o: ConvOpts = {}): ConvBwdGeom {
+  const both = `x ${fmt(xShape)}, w ${fmt(wShape)}, dy ${fmt(dyShape)}`;
+  if (xShape.length !== 4 || wShape.length !== 4 || dyShape.length !== 4) {
+    throw new ShapeError(`${op}: expected x [N, C, H, W], w [K, C/groups, R, S], dy [N, K, P, Q]; got ${both}`);
+  }
+  const [N, C, H, W] = xShape as [number, number, number, number];
+  const [K, Cw, R, S] = wShape as [number, number, number, number];
+  const groups = o.groups ?? 1;
+  if (!Number.isInteger(groups) || groups < 1) throw new ShapeError(`${op}: groups must be a positive integer, got ${groups} (${both})`);
+  if (C % groups !== 0 || K % groups !== 0) throw new ShapeError(`${op}: groups ${groups} must divide C ${C} and K ${K} (${both})`);
+  if (Cw * groups !== C) throw new ShapeError(`${op}: x has ${C} channels but w expects ${Cw} × ${groups} groups (${both})`);
+  if (R < 1 || S < 1) throw new ShapeError(`${op}: empty kernel (${both})`);
+  const [sh, sw] = pair(op, o.stride, 1, 'stride');
+  const [ph, pw] = pair(op, o.padding, 0, 'padding');
+  const [dh, dw] = pair(op, o.dilation, 1, 'dilation');
+  const P = Math.floor((H + 2 * ph - dh * (R - 1) - 1) / sh) + 1;
+  const Q = Math.floor((W + 2 * pw - dw * (S - 1) - 1) / sw) + 1;
+  if (P < 1 || Q < 1) throw new ShapeError(`${op}: kernel ${R}×${S} (dilation ${dh}×${dw}) does not fit the padded input (${both})`);
+  if (dyShape[0] !== N || dyShape[1] !== K || dyShape[2] !== P || dyShape[3] !== Q) {
+    throw new ShapeError(`${op}: dy must be [${N}, ${K}, ${P}, ${Q}] for these options (${both})`);
+  }
+  return { N, C, H, W, K, R, S, P, Q, sh, sw, ph, pw, dh, dw, groups, Cg: C / groups, Kg: K / groups };
+}
+
+/** Register-tile extent for a dimension of n: 1, 2 or 4 (few distinct pipelines; at most 25% idle lanes past 2). */
+function tile(n: number): number {
+  return n <= 1 ? 1 : n <= 2 ? 2 : 4;
+}
+
+function checkF32(op: string, ...ts: Tensor[]): void {
+  for (const t of ts) if (t.dtype !== 'f32') throw new ShapeError(`${op}: only f32 tensors are supported, got ${t.dtype} ${fmt(t.shape)}`);
+}
+
+function geomParams(g: ConvBwdGeom): number[] {
+  return [g.C, g.H, g.W, g.K, g.P, g.Q, g.R, g.S, g.sh, g.sw, g.ph, g.pw, g.dh, g.dw, g.Cg, g.Kg];
+}
+
+/** dx [N, C, H, W] = the gradient of conv2d's input, from dy [N, K, P, Q] and w [K, C/groups, R, S]. */
+export function conv2dBackwardData(dy: Tensor, w: Tensor, xShape: Shape, opts: ConvOpts = {}): Tensor {
+  const op = 'conv2dBackwardData';
+  checkF32(op, dy, w);
+  const g = convBwdGeom(op, xShape, w.shape, dy.shape, opts);
+  const rt = dy.rt;
+  const dx = Tensor.empty(rt, xShape);
+  if (dx.size === 0) return dx;
+  if (g.K === 0) {
+    rt.commandEncoder().clearBuffer(dx.buffer, dx.byteOffset, (dx.byteLength + 3) & ~3);
+    return dx;
+  }
+  const TM = tile(g.Cg);
+  const cBlocks = ceilDiv(g.Cg, TM);
+  const TN = 4;
+  const perPhase = ceilDiv(g.H, g.sh) * ceilDiv(g.W, g.sw);
+  const max = rt.limits.maxComputeWorkgroupsPerDimension;
+  const wg = [ceilDiv(perPhase, WG * TN), g.groups * cBlocks, g.N * g.sh * g.sw];
+  if (wg.some((v) => v > max)) throw new ShapeError(`${op}: grid ${wg.join('×')} exceeds the adapter limit ${max} (${fmt(xShape)})`);
+  rt.dispatch(K_DATA, {
+    buffers: [dy, w, dx],
+    params: [...geomParams(g), cBlocks],
+    constants: { TM, TN, WG },
+    workgroups: wg,
+  });
+  return dx;
+}
+
+/** The split conv2dBackwardWeight chooses for a geometry (1 = no second pass). */
+export function autoSplit(g: ConvBwdGeom): number {
+  const rows = g.N * g.P;
+  const CRS = g.Cg * g.R * g.S;
+  const tiles = ceilDiv(g.groups * ceilDiv(CRS, tile(CRS)), WG) * ceilDiv(g.Kg, tile(g.Kg));
+  const want = Math.min(ceilDiv(TARGET_WORKGROUPS, tiles), Math.floor(rows / ceilDiv(MIN_CHUNK, g.Q)), MAX_SPLIT);
+  return Math.max(1, want);
+}
+
+/**
+ * dw [K, C/groups, R, S] = the gradient of conv2d's weights, from x [N, C, H, W] and dy [N, K, P, Q].
+ * The reduction over N·P·Q runs in `split` chunks of whole dy rows (n, p), so split is capped at N·P: partial sums
+ * into a scratch [split, K·C/groups·R·S], then an ordered second pass (deterministic). By default the split is chosen
+ * from the reduction length and the number of output tiles (autoSplit).
+ */
+export function conv2dBackwardWeight(x: Tensor, dy: Tensor, wShape: Shape, opts: ConvOpts & { split?: number } = {}): Tensor {
+  const op = 'conv2dBackwardWeight';
+  checkF32(op, x, dy);
+  const g = convBwdGeom(op, x.shape, wShape, dy.shape, opts);
+  const rt = x.rt;
+  const dw = Tensor.empty(rt, wShape);
+  if (dw.size === 0) return dw;
+  const L = g.N * g.P; // rows of dy; each holds Q positions
+  if (L === 0) {
+    rt.commandEncoder().clearBuffer(dw.buffer, dw.byteOffset, dw.byteLength);
+    return dw;
+  }
+  if (opts.split !== undefined && (!Number.isInteger(opts.split) || opts.split < 1)) {
+    throw new ShapeError(`${op}: split must be a positive integer, got ${opts.split}`);
+  }
+  const CRS = g.Cg * g.R * g.S;
+  const TN = tile(CRS);
+  const nCB = ceilDiv(CRS, TN);
+  const TM = tile(g.Kg);
+  const kBlocks = ceilDiv(g.Kg, TM);
+  const chunk = ceilDiv(L, Math.min(opts.split ?? autoSplit(g), L));
+  const split = ceilDiv(L, chunk);
+  const max = rt.limits.maxComputeWorkgroupsPerDimension;
+  const wg = [ceilDiv(g.groups * nCB, WG), kBlocks, split];
+  if (wg.some((v) => v > max)) throw new ShapeError(`${op}: grid ${wg.join('×')} exceeds the adapter limit ${max} (w ${fmt(wShape)})`);
+  const pointwise = g.R === 1 && g.S === 1 && g.sh === 1 && g.sw === 1 && g.ph === 0 && g.pw === 0;
+  const out = split === 1 ? dw : Tensor.empty(rt, [split, dw.size]);
+  rt.dispatch(K_WEIGHT, {
+    buffers: [x, dy, out],
+    params: [...geomParams(g), nCB, g.groups, L, chunk],
+    constants: { TM, TN, WG, POINTWISE: pointwise },
+    workgroups: wg,
+  });
+  if (out !== dw) {
+    rt.dispatch(K_REDUCE, { buffers: [out, dw], params: [dw.size, split], workgroups: grid1d(dw.size, 256, max) });
+    out.dispose();
+  }
+  return dw;
+}
+
+/** dbias [K] = the sum of dy [N, K, P, Q] over N, P, Q. */
+export function conv2dBackwardBias(dy: Tensor): Tensor {
+  return channelSum(dy, 'conv2dBackwardBias');
+}

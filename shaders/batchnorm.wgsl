@@ -1,8 +1,7 @@
-// Inference batch norm on NCHW x [N, C, H, W] with per-channel stats [C]:
-// y = (x - mean[c]) * inverseSqrt(var[c] + eps) * w[c] + b[c], then relu when RELU.
-// Grid: x covers the H*W plane in blocks of WG, (y, z) number the N*C planes (plane = y + z * nwg.y),
-// so the channel is uniform across a workgroup.
-struct Params { HW: u32, C: u32, planes: u32, eps: f32 }
+// Inference batch norm on NCHW x [N, C, H, W] with per-channel stats [C], one element per invocation:
+// y = (x - mean[c]) * inverseSqrt(var[c] + eps) * w[c] + b[c], c = (i / HW) % C, then relu when RELU.
+// 1-D grid split over x/y (index = gid.x + gid.y * nwg.x * WG). See batchnorm_vec4.wgsl for HW % 4 == 0.
+struct Params { n: u32, HW: u32, C: u32, eps: f32 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read> mean: array<f32>;
@@ -17,18 +16,15 @@ override HAS_B: bool = false;
 override RELU: bool = false;
 
 @compute @workgroup_size(WG)
-fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(workgroup_id) wid: vec3u,
-        @builtin(num_workgroups) nwg: vec3u) {
-  let plane = wid.y + wid.z * nwg.y;
-  let i = gid.x;
-  if (plane >= p.planes || i >= p.HW) { return; }
-  let c = plane % p.C;
+fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let i = gid.x + gid.y * nwg.x * WG;
+  if (i >= p.n) { return; }
+  let c = (i / p.HW) % p.C;
   var scale = inverseSqrt(variance[c] + p.eps);
   if (HAS_W) { scale *= w[c]; }
   var shift = -mean[c] * scale;
   if (HAS_B) { shift += b[c]; }
-  let k = plane * p.HW + i;
-  var v = x[k] * scale + shift;
+  var v = x[i] * scale + shift;
   if (RELU) { v = max(v, 0.0); }
-  y[k] = v;
+  y[i] = v;
 }

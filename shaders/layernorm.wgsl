@@ -1,5 +1,5 @@
-// Layer norm over the last dim D of x [rows, D] (optionally of h = x + residual): exact two-pass
-// mean and biased variance, y = (h - mean) / sqrt(var + eps) * w + b, w and b [D] (optional).
+// Layer norm over the last dim D of x [rows, D] (optionally of h = x + residual): two-pass (shifted
+// mean, then squared deviations from it) biased variance, y = (h - mean) / sqrt(var + eps) * w + b, w and b [D] (optional).
 // T threads share a row (tree reduction in workgroup memory when T > 1); WG / T rows per workgroup.
 struct Params { rows: u32, D: u32, eps: f32 }
 @group(0) @binding(0) var<uniform> p: Params;
@@ -45,16 +45,20 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
   let base = row * p.D;
   let invD = 1.0 / f32(p.D);
 
+  // Work relative to k0 = h[0]: h - k0 is exact for values near the row's offset, so a row like
+  // 1000 ± 2 keeps the low bits that a plain f32 sum (and an f32 mean near 1000) would round away.
+  var k0 = 0.0;
+  if (n > 0u) { k0 = h(base); }
   var s = 0.0;
-  for (var j = lane; j < n; j += T) { s += h(base + j); }
-  let mean = rowSum(s, lid, lane) * invD;
+  for (var j = lane; j < n; j += T) { s += h(base + j) - k0; }
+  let mean = rowSum(s, lid, lane) * invD;   // mean of h - k0
 
   var q = 0.0;
-  for (var j = lane; j < n; j += T) { let d = h(base + j) - mean; q += d * d; }
+  for (var j = lane; j < n; j += T) { let d = (h(base + j) - k0) - mean; q += d * d; }
   let rstd = inverseSqrt(rowSum(q, lid, lane) * invD + p.eps);
 
   for (var j = lane; j < n; j += T) {
-    var v = (h(base + j) - mean) * rstd;
+    var v = ((h(base + j) - k0) - mean) * rstd;
     if (HAS_W) { v *= w[j]; }
     if (HAS_B) { v += b[j]; }
     y[base + j] = v;

@@ -32,22 +32,27 @@ async function check(shape: number[], opts: { w: boolean; b: boolean; relu: bool
 }
 
 describe('batchNorm2d', () => {
-  it('C = 1, 3, 64 with N > 1, odd spatial sizes, with and without relu', async () => {
+  it('C = 1, 3, 64 with N > 1, odd and vec4-divisible spatial sizes, with and without relu', async () => {
     let seed = 1;
-    for (const shape of [[2, 1, 5, 7], [3, 3, 17, 17], [2, 64, 7, 7], [1, 64, 56, 56], [4, 3, 1, 1], [2, 3, 33, 1]]) {
+    const scalar = [[2, 1, 5, 7], [3, 3, 17, 17], [2, 64, 7, 7], [4, 3, 1, 1], [2, 3, 33, 1]]; // H*W % 4 != 0
+    const vec4 = [[2, 1, 4, 8], [3, 3, 16, 16], [1, 64, 56, 56], [2, 64, 2, 2]]; // H*W % 4 == 0
+    for (const shape of [...scalar, ...vec4]) {
       for (const relu of [false, true]) await check(shape, { w: true, b: true, relu }, seed++);
     }
   });
 
-  it('weight / bias optional, custom eps', async () => {
-    await check([2, 3, 9, 11], { w: false, b: false, relu: false }, 20);
-    await check([2, 3, 9, 11], { w: true, b: false, relu: true }, 21);
-    await check([2, 3, 9, 11], { w: false, b: true, relu: false, eps: 1e-3 }, 22);
+  it('weight / bias optional, custom eps (both kernels)', async () => {
+    for (const shape of [[2, 3, 9, 11], [2, 3, 8, 6]]) {
+      await check(shape, { w: false, b: false, relu: false }, 20);
+      await check(shape, { w: true, b: false, relu: true }, 21);
+      await check(shape, { w: false, b: true, relu: false, eps: 1e-3 }, 22);
+    }
   });
 
   it('rank 2 and 3 inputs ([N, C], [N, C, L]) and many planes', async () => {
     await check([17, 33], { w: true, b: true, relu: false }, 30);
     await check([3, 5, 255], { w: true, b: true, relu: true }, 31);
+    await check([3, 5, 256], { w: true, b: true, relu: true }, 33);
     await check([64, 1024, 1, 1], { w: true, b: true, relu: true }, 32);
   });
 

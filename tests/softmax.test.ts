@@ -7,6 +7,8 @@ import { useRuntime } from './helpers/gpu.js';
 import { expectClose } from './helpers/close.js';
 import { randArray } from './helpers/rand.js';
 import { softmaxRef } from './ref/nn.js';
+import { DEFAULT_TUNING, planRows, rowTuning } from '../src/kernels/rowplan.js';
+import { ROW_CANDIDATES, ROW_SHAPES, tuneRows } from '../src/kernels/rowtune.js';
 
 const rt = useRuntime();
 const TOL = { atol: 1e-6, rtol: 1e-4 };
@@ -62,6 +64,36 @@ describe('softmax', () => {
     const x = Tensor.from(rt(), [-Infinity, 1, 2, -Infinity, -Infinity, 0.5], [2, 3]);
     expectClose(await softmax(x).read(), softmaxRef([-Infinity, 1, 2, -Infinity, -Infinity, 0.5], [2, 3], 1), TOL);
     x.dispose();
+  });
+
+  it('plans: T = 1 for many rows, more threads per row when rows are few; plans stay within limits', () => {
+    const r = rt();
+    for (const [rows, d] of [[1, 30522], [4096, 17], [1, 1], [100000, 3]] as const) {
+      const p = planRows(r, rows, d);
+      expect(p.t & (p.t - 1)).toBe(0);
+      expect(p.wg % p.t).toBe(0);
+      expect(p.workgroups[0] * p.workgroups[1] * (p.wg / p.t)).toBeGreaterThanOrEqual(rows);
+      expect(Math.max(...p.workgroups)).toBeLessThanOrEqual(r.limits.maxComputeWorkgroupsPerDimension);
+    }
+    const gpuLike = { wg: 256, perThread: 16, minThreads: 65536 };
+    r.tuning.set('rows', gpuLike);
+    expect(planRows(r, 2, 30522).t).toBe(256);
+    expect(planRows(r, 4096, 17).t).toBe(8); // 2 by perThread, doubled while rows × T < minThreads and 4T <= D
+    expect(planRows(r, 1 << 20, 17).t).toBe(2);
+    r.tuning.delete('rows');
+    expect(rowTuning(r)).toEqual(DEFAULT_TUNING);
+  });
+
+  it('tuneRows times the candidates, installs the fastest, and results stay correct', async () => {
+    const r = rt();
+    const res = await tuneRows(r, 1, ROW_CANDIDATES.slice(0, 2));
+    expect(res.ms.length).toBe(2);
+    expect(res.ms[0]!.length).toBe(ROW_SHAPES.length);
+    expect(res.ms.flat().every((v) => v >= 0 && Number.isFinite(v))).toBe(true);
+    expect(ROW_CANDIDATES.slice(0, 2)).toContainEqual(res.best);
+    expect(rowTuning(r)).toEqual(res.best);
+    await check([33, 1000], -1, 11);
+    r.tuning.delete('rows');
   });
 
   it('rejects bad axes and dtypes with ShapeError', () => {

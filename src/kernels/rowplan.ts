@@ -13,27 +13,33 @@ export interface RowPlan {
   workgroups: [number, number];
 }
 
-/** Knobs a caller (or a tuner) may set per runtime under `rt.tuning.get('rows')`. */
+/** Knobs chosen per adapter (see tuneRows in rowtune.ts), kept in `rt.tuning` under 'rows'. */
 export interface RowTuning {
   /** Threads per workgroup (power of two). */
   wg: number;
-  /** Target elements each thread handles before another thread joins the row. */
+  /** Elements each thread should handle before another thread joins the row. */
   perThread: number;
-  /** Keep at least this many rows × threads in flight when rows are few (fills the device). */
+  /** While rows × T is below this (few rows), give each row more threads to fill the device. */
   minThreads: number;
 }
 
 /**
- * Defaults measured on lavapipe (see the report in tests/softmax.test.ts' header / the PR): the
- * thread count only needs to cover the cores' SIMD lanes there, while a real GPU needs tens of
- * thousands of threads, so minThreads scales with the adapter's invocation limit.
+ * Used until tuneRows (or setRowTuning) runs. Measured on lavapipe, where barriers are costly and
+ * one thread per row wins unless rows are few; a GPU should run tuneRows once (ROW_CANDIDATES
+ * holds GPU-shaped tunings) and cache the result per rt.adapterKey().
  */
+export const DEFAULT_TUNING: RowTuning = { wg: 64, perThread: 1 << 30, minThreads: 64 };
+
 export function rowTuning(rt: Runtime): RowTuning {
   const t = rt.tuning.get('rows');
-  if (isRowTuning(t)) return t;
-  const def: RowTuning = { wg: 256, perThread: 32, minThreads: 1 << 14 };
-  rt.tuning.set('rows', def);
-  return def;
+  return isRowTuning(t) ? t : DEFAULT_TUNING;
+}
+
+/** Install a tuning for this runtime (e.g. the result of tuneRows, or one cached per adapterKey()). */
+export function setRowTuning(rt: Runtime, t: RowTuning): void {
+  const ok = Number.isInteger(t.wg) && t.wg >= 1 && (t.wg & (t.wg - 1)) === 0 && t.perThread >= 1 && t.minThreads >= 0;
+  if (!ok) throw new RangeError(`row tuning ${JSON.stringify(t)}: wg must be a power of two, perThread >= 1, minThreads >= 0`);
+  rt.tuning.set('rows', { ...t });
 }
 
 function isRowTuning(v: unknown): v is RowTuning {
@@ -41,18 +47,19 @@ function isRowTuning(v: unknown): v is RowTuning {
 }
 
 const pow2ceil = (n: number): number => 2 ** Math.ceil(Math.log2(Math.max(1, n)));
+const pow2floor = (n: number): number => 2 ** Math.floor(Math.log2(Math.max(1, n)));
 
-/** Plan `rows` rows of `d` elements each. */
+/** Plan `rows` rows of `d` elements each; `force` pins wg and/or t (tests, benchmarks). */
 export function planRows(rt: Runtime, rows: number, d: number, force?: { wg?: number; t?: number }): RowPlan {
   const tune = rowTuning(rt);
-  const wg = Math.min(force?.wg ?? tune.wg, rt.limits.maxComputeInvocationsPerWorkgroup, rt.limits.maxComputeWorkgroupSizeX);
+  const L = rt.limits;
+  const wg = pow2floor(Math.min(force?.wg ?? tune.wg, L.maxComputeInvocationsPerWorkgroup, L.maxComputeWorkgroupSizeX));
   let t = force?.t;
   if (t === undefined) {
-    // Enough threads that each handles about `perThread` elements ...
     t = pow2ceil(Math.ceil(d / tune.perThread));
-    // ... and, when rows are few, more threads per row so the device has work to spread.
     while (rows * t < tune.minThreads && t * 4 <= d) t *= 2;
   }
+  if (!(Number.isInteger(t) && t >= 1 && (t & (t - 1)) === 0)) throw new RangeError(`row plan: threads per row must be a power of two, got ${t}`);
   t = Math.min(t, wg);
-  return { wg, t, workgroups: grid1d(rows * t, wg, rt.limits.maxComputeWorkgroupsPerDimension) };
+  return { wg, t, workgroups: grid1d(rows * t, wg, L.maxComputeWorkgroupsPerDimension) };
 }

@@ -169,3 +169,26 @@ describe('relocate', () => {
     arena.dispose();
   });
 });
+
+describe('pipeline cache', () => {
+  it('keys pipelines by entry point and constants', async () => {
+    const r = rt();
+    const code = `
+struct Params { n: u32 }
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read_write> y: array<f32>;
+override VALUE: f32 = 1.0;
+@compute @workgroup_size(64) fn one(@builtin(global_invocation_id) g: vec3u) { if (g.x < p.n) { y[g.x] = VALUE; } }
+@compute @workgroup_size(64) fn two(@builtin(global_invocation_id) g: vec3u) { if (g.x < p.n) { y[g.x] = 2.0 * VALUE; } }
+`;
+    const y = Tensor.empty(r, [5]);
+    const run = (entry: string, value: number) => {
+      r.dispatch({ name: 'entry_test', code, entry }, { buffers: [y], params: [5], constants: { VALUE: value }, workgroups: [1] });
+      return y.read();
+    };
+    expect(Array.from(await run('one', 3))).toEqual([3, 3, 3, 3, 3]);
+    expect(Array.from(await run('two', 3))).toEqual([6, 6, 6, 6, 6]);
+    expect(Array.from(await run('one', 4))).toEqual([4, 4, 4, 4, 4]);
+    y.dispose();
+  });
+});

@@ -16,9 +16,10 @@ const debugShaders = (): boolean => {
 };
 
 function keyOf(k: KernelDef, constants?: Constants): string {
-  if (!constants) return k.name;
+  const base = k.entry && k.entry !== 'main' ? `${k.name}:${k.entry}` : k.name;
+  if (!constants) return base;
   const keys = Object.keys(constants).sort();
-  return k.name + '|' + keys.map((n) => `${n}=${Number(constants[n])}`).join(',');
+  return base + '|' + keys.map((n) => `${n}=${Number(constants[n])}`).join(',');
 }
 
 /** Format compiler messages as `kernel:line:col: message` plus the offending source line. */

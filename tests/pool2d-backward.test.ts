@@ -138,13 +138,32 @@ describe('pooling backward GPU vs CPU reference', () => {
     }
   });
 
+  it('accepts unbatched [C, H, W] like the forward op', async () => {
+    const r = rt();
+    const xs: S4 = [1, 3, 17, 17];
+    const o: PoolOpts = { kernel: 3, stride: 2, padding: 1 };
+    const xd = randArray(numel(xs), 31);
+    const ys = maxPool2dRef(xd, xs, o).shape;
+    const dyd = randArray(numel(ys), 32);
+    const x = Tensor.from(r, xd, xs.slice(1));
+    const dy = Tensor.from(r, dyd, ys.slice(1));
+    const dxMax = maxPool2dBackward(dy, x, o);
+    const dxAvg = avgPool2dBackward(dy, xs.slice(1), o);
+    expect(dxMax.shape).toEqual([3, 17, 17]);
+    expectClose(await dxMax.read(), maxPool2dBackwardRef(dyd, xd, xs, o), { atol: 1e-6, rtol: 1e-6 }, 'max');
+    expectClose(await dxAvg.read(), avgPool2dBackwardRef(dyd, xs, o), { atol: 1e-6, rtol: 1e-5 }, 'avg');
+    expect(() => maxPool2dBackward(dy, Tensor.zeros(r, [3, 16, 16]), o)).toThrow(/dy must be \[3, 8, 8\]/);
+    for (const t of [x, dy, dxMax, dxAvg]) t.dispose();
+  });
+
   it('rejects bad shapes and options with ShapeError', () => {
     const r = rt();
     const x = Tensor.zeros(r, [1, 3, 8, 8]);
     const dy = Tensor.zeros(r, [1, 3, 4, 4]);
     expect(() => maxPool2dBackward(dy, x, { kernel: 3 })).toThrow(/dy must be \[1, 3, 2, 2\]/);
     expect(() => maxPool2dBackward(dy, x, { kernel: 2, padding: 2 })).toThrow(ShapeError);
-    expect(() => avgPool2dBackward(dy, [1, 3, 8], { kernel: 2 })).toThrow(ShapeError);
+    expect(() => avgPool2dBackward(dy, [3, 8], { kernel: 2 })).toThrow(ShapeError);
+    expect(() => avgPool2dBackward(dy, [3, 8, 8], { kernel: 2 })).toThrow(ShapeError);
     expect(() => globalAvgPool2dBackward(dy, [1, 3, 8, 8])).toThrow(/dy \[1, 3, 4, 4\]/);
     expect(poolG([1, 3, 8, 8], { kernel: 2 }).P).toBe(4);
     for (const t of [x, dy]) t.dispose();

@@ -27,7 +27,7 @@ export interface PoolOpts {
   countIncludePad?: boolean;
 }
 
-/** Shapes of one pooling: x [N, C, H, W] -> y [N, C, P, Q]. */
+/** Shapes of one pooling: x [N, C, H, W] -> y [N, C, P, Q] (rank-3 [C, H, W] inputs have N = 1). */
 export interface PoolBwdGeom {
   N: number; C: number; H: number; W: number; R: number; S: number; P: number; Q: number;
   sh: number; sw: number; ph: number; pw: number; dh: number; dw: number;
@@ -53,8 +53,12 @@ export function poolOutputSize(size: number, k: number, s: number, p: number, d:
 /** Validate x and dy shapes against the options and build the geometry. */
 export function poolBwdGeom(op: string, xShape: Shape, dyShape: Shape, o: PoolOpts): PoolBwdGeom {
   const both = `x ${fmt(xShape)}, dy ${fmt(dyShape)}`;
-  if (xShape.length !== 4 || dyShape.length !== 4) throw new ShapeError(`${op}: expected x [N, C, H, W] and dy [N, C, P, Q], got ${both}`);
-  const [N, C, H, W] = xShape as [number, number, number, number];
+  const rank = xShape.length;
+  if ((rank !== 4 && rank !== 3) || dyShape.length !== rank) {
+    throw new ShapeError(`${op}: expected x [N, C, H, W] and dy [N, C, P, Q] (or both without N), got ${both}`);
+  }
+  const [N, C, H, W] = (rank === 3 ? [1, ...xShape] : xShape) as [number, number, number, number];
+  const dy4 = rank === 3 ? [1, ...dyShape] : dyShape;
   const [R, S] = pair(op, o.kernel, [0, 0], 'kernel');
   const [sh, sw] = pair(op, o.stride, [R, S], 'stride');
   const [ph, pw] = pair(op, o.padding, [0, 0], 'padding');
@@ -66,8 +70,8 @@ export function poolBwdGeom(op: string, xShape: Shape, dyShape: Shape, o: PoolOp
   const P = poolOutputSize(H, R, sh, ph, dh, ceil);
   const Q = poolOutputSize(W, S, sw, pw, dw, ceil);
   if (P < 1 || Q < 1) throw new ShapeError(`${op}: window ${R}×${S} does not fit the padded input (${both})`);
-  if (dyShape[0] !== N || dyShape[1] !== C || dyShape[2] !== P || dyShape[3] !== Q) {
-    throw new ShapeError(`${op}: dy must be [${N}, ${C}, ${P}, ${Q}] for these options (${both})`);
+  if (dy4[0] !== N || dy4[1] !== C || dy4[2] !== P || dy4[3] !== Q) {
+    throw new ShapeError(`${op}: dy must be [${(rank === 3 ? [C, P, Q] : [N, C, P, Q]).join(', ')}] for these options (${both})`);
   }
   return { N, C, H, W, R, S, P, Q, sh, sw, ph, pw, dh, dw };
 }
@@ -81,7 +85,7 @@ function params(n: number, g: PoolBwdGeom): number[] {
 }
 
 /**
- * Max-pool backward. dy [N, C, P, Q], x [N, C, H, W] (the forward input) -> dx [N, C, H, W].
+ * Max-pool backward. dy [N, C, P, Q], x [N, C, H, W] (the forward input) -> dx [N, C, H, W]; [C, H, W] also works.
  * Recomputes each window's argmax from x (first max wins, like PyTorch), then each dx element gathers the dy of the
  * windows whose argmax it is (deterministic, no atomics).
  */
@@ -100,7 +104,7 @@ export function maxPool2dBackward(dy: Tensor, x: Tensor, opts: PoolOpts): Tensor
   return dx;
 }
 
-/** Average-pool backward. dy [N, C, P, Q] -> dx [N, C, H, W] (xShape), gather formulation. */
+/** Average-pool backward. dy [N, C, P, Q] -> dx [N, C, H, W] (xShape; [C, H, W] also works), gather formulation. */
 export function avgPool2dBackward(dy: Tensor, xShape: Shape, opts: PoolOpts): Tensor {
   const op = 'avgPool2dBackward';
   checkF32(op, dy);

@@ -61,8 +61,9 @@ export function convOutSize(s: Conv2dShape): [number, number] {
   return [p, q];
 }
 
+/** `[batch× ]m×k · k×n`: the two operand shapes, unambiguous about which dimension is which. */
 export function matmulLabel(s: MatmulShape): string {
-  return `${s.batch > 1 ? `${s.batch}×` : ''}${s.m}×${s.n}×${s.k}`;
+  return `${s.batch > 1 ? `${s.batch}× ` : ''}${s.m}×${s.k} · ${s.k}×${s.n}`;
 }
 
 const pairLabel = (v: [number, number]): string => (v[0] === v[1] ? `${v[0]}` : `${v[0]},${v[1]}`);

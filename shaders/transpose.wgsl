@@ -1,5 +1,6 @@
 // Strided copy of 4-byte elements (transpose / slice / concat): for each e < n with box coordinates c (dims d0..d5,
 // innermost first), y[obase + Σ c_k·os_k] = x[ibase + Σ c_k·is_k]. OUT_CONTIG: y offset is obase + e (no index math).
+// INNER4 (d0 % 4 == 0): each invocation moves 4 consecutive elements along d0 with one index computation.
 struct Params {
   n: u32, ibase: u32, obase: u32,
   d0: u32, d1: u32, d2: u32, d3: u32, d4: u32, d5: u32,
@@ -12,6 +13,7 @@ struct Params {
 
 override RANK: u32 = 1u;        // box dims in use (1..6)
 override OUT_CONTIG: bool = true;
+override INNER4: bool = false;
 
 // Offsets of box element e in x (.x) and y (.y).
 fn offsets(e: u32) -> vec2u {
@@ -28,11 +30,24 @@ fn offsets(e: u32) -> vec2u {
 
 @compute @workgroup_size(256)
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let e = gid.x + gid.y * nwg.x * 256u;
-  if (e >= p.n) { return; }
-  let o = offsets(e);
+  let t = gid.x + gid.y * nwg.x * 256u;
+  if (INNER4) {
+    let e = 4u * t;
+    if (e >= p.n) { return; }
+    let o = offsets(e);
+    for (var c = 0u; c < 4u; c++) {
+      if (OUT_CONTIG) {
+        y[p.obase + e + c] = x[o.x + c * p.is0];
+      } else {
+        y[o.y + c * p.os0] = x[o.x + c * p.is0];
+      }
+    }
+    return;
+  }
+  if (t >= p.n) { return; }
+  let o = offsets(t);
   if (OUT_CONTIG) {
-    y[p.obase + e] = x[o.x];
+    y[p.obase + t] = x[o.x];
   } else {
     y[o.y] = x[o.x];
   }

@@ -16,8 +16,9 @@ const U = 2 ** -24; // f32 unit roundoff
 /**
  * Rounding bound for an f32 sum whose longest accumulation chain has `depth` additions:
  * |got - exact| ≤ depth·u·Σ|x| (Higham, recursive/pairwise summation), plus one rounding of the
- * result (and one of the mean's division). The kernel's chains are ≤ 32 (block) + 512/32 (blocks
- * per thread) + 8 (tree) per pass, two passes at most: depth 128 covers them with room.
+ * result (and one of the mean's division). A pass of the kernel chains ≤ 32 (block) + 512/32
+ * (blocks per thread) + 8 (tree) = 56 additions, and every reduction here takes at most two passes
+ * (a third needs over 67M elements per output): depth 128 covers them with room.
  */
 function expectSum(got: Float32Array, ref: Float64Array, absSum: Float64Array, div: number, what: string): void {
   const depth = 128;

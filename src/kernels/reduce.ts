@@ -56,6 +56,17 @@ function normAxes(op: string, shape: Shape, axes?: number | number[]): number[] 
   return out.sort((a, b) => a - b);
 }
 
+/**
+ * Threads sharing one output of R elements: as few as keep `minThreads` busy (more cost workgroup
+ * barriers, which are dear on CPU adapters), never leaving a thread under `perThread` elements.
+ */
+function threadsPerOutput(nout: number, R: number, tune: ReduceTuning, wg: number): number {
+  const most = Math.min(wg, pow4ceil(Math.ceil(R / tune.perThread)));
+  let T = 1;
+  while (T < most && nout * T < tune.minThreads) T *= 4;
+  return Math.min(T, wg);
+}
+
 /** Kept dims (output order) and reduced dims, each outermost first with its x stride. */
 interface Plan {
   kept: number[];
@@ -76,16 +87,19 @@ function reducePlan(x: Tensor, code: number, plan: Plan, div: number): Tensor {
   const nout = numel(plan.kept);
   const R = numel(plan.red);
   const wg = Math.min(tune.wg, rt.limits.maxComputeInvocationsPerWorkgroup, rt.limits.maxComputeWorkgroupSizeX);
-  // Threads per output: several when the output's elements are contiguous, one otherwise (then
-  // neighbouring threads read neighbouring elements).
-  const T = plan.innerReduced ? Math.min(wg, pow4ceil(Math.ceil(R / tune.perThread))) : 1;
+  // Several threads per output only when its elements are contiguous (otherwise neighbouring
+  // threads read neighbouring elements of different outputs), and only as many as it takes to
+  // keep minThreads busy: extra threads cost workgroup barriers.
+  const T = plan.innerReduced ? threadsPerOutput(nout, R, tune, wg) : 1;
+  // Outputs along a contiguous kept innermost dim go 4 to a thread (16-byte runs per read).
+  const kvec = !plan.innerReduced && plan.kept[plan.kept.length - 1]! % 4 === 0 ? 4 : 1;
   let split = Math.ceil(R / (T * tune.maxPerThread));
-  const wantSplit = Math.ceil(tune.minThreads / (nout * T));
+  const wantSplit = Math.ceil(tune.minThreads / ((nout / kvec) * T));
   split = Math.max(split, Math.min(wantSplit, Math.floor(R / (T * tune.perThread))), 1);
   const chunk = Math.ceil(R / split);
   split = Math.ceil(R / chunk);
-  const ngroups = nout * split;
-  const out = Tensor.empty(rt, [ngroups], 'f32');
+  const ngroups = (nout / kvec) * split;
+  const out = Tensor.empty(rt, [nout * split], 'f32');
   rt.dispatch(K_REDUCE, {
     buffers: [x, out],
     params: [
@@ -101,7 +115,7 @@ function reducePlan(x: Tensor, code: number, plan: Plan, div: number): Tensor {
       ...innerFirst(plan.red, 3, 1),
       ...innerFirst(plan.redStrides, 3),
     ],
-    constants: { RRANK: plan.red.length, WG: wg, T },
+    constants: { RRANK: plan.red.length, WG: wg, T, KVEC: kvec },
     workgroups: grid1d(ngroups * T, wg, rt.limits.maxComputeWorkgroupsPerDimension),
   });
   if (split === 1) return out;
@@ -176,9 +190,7 @@ export function argmax(x: Tensor, axis: number): Tensor {
   const rt = x.rt;
   const tune = tuning(rt);
   const wg = Math.min(tune.wg, rt.limits.maxComputeInvocationsPerWorkgroup, rt.limits.maxComputeWorkgroupSizeX);
-  // Several threads per output for contiguous rows, or when outputs are too few to fill the device.
-  let T = Math.min(wg, pow4ceil(Math.ceil(R / tune.perThread)));
-  if (inner > 1) T = Math.min(T, pow4ceil(Math.ceil(tune.minThreads / nout)));
+  const T = threadsPerOutput(nout, R, tune, wg);
   rt.dispatch(K_ARGMAX, {
     buffers: [x, out],
     params: [nout, R, inner],

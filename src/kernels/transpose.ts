@@ -32,11 +32,12 @@ function stridedCopy(op: string, x: Tensor, y: Tensor, dims: number[], is: numbe
     throw new ShapeError(`${op}: ${fmt(x.shape)} needs ${rank} dims after merging, at most ${MAX_COPY_RANK} are supported`);
   }
   const outContig = contiguousStrides(l.dims).every((s, i) => s === los[i]);
+  const inner4 = l.dims[rank - 1]! % 4 === 0;
   rt.dispatch(K, {
     buffers: [x, y],
     params: [n, ibase, obase, ...innerFirst(l.dims, MAX_COPY_RANK, 1), ...innerFirst(lis, MAX_COPY_RANK), ...innerFirst(los, MAX_COPY_RANK)],
-    constants: { RANK: Math.max(1, rank), OUT_CONTIG: outContig },
-    workgroups: grid1d(n, 256, rt.limits.maxComputeWorkgroupsPerDimension),
+    constants: { RANK: Math.max(1, rank), OUT_CONTIG: outContig, INNER4: inner4 },
+    workgroups: grid1d(inner4 ? n / 4 : n, 256, rt.limits.maxComputeWorkgroupsPerDimension),
   });
 }
 

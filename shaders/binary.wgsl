@@ -14,7 +14,7 @@ struct Params {
 
 // p.op (a uniform, so every op shares the pipelines of one layout: cold starts compile few):
 // 0 add, 1 sub, 2 mul, 3 div, 4 max, 5 min, 6 pow, 7 eq, 8 gt, 9 lt (comparisons give 1.0 / 0.0).
-// 0: same shape; 1: b is the scalar p.s; 2: b is the single element b[0]; 3: a is the single element a[0];
+// MODE 0: same shape; 1: b is the scalar p.s; 2: b is the single element b[0]; 3: a is the single element a[0];
 // 4: general broadcast over RANK dims (INNER4: d0 % 4 == 0, so 4 outputs share one index computation).
 override MODE: u32 = 0u;
 override RANK: u32 = 1u;

@@ -54,6 +54,7 @@ describe('transpose', () => {
     await checkTranspose([2, 3, 4, 5, 6], [0, 1, 2, 4, 3], 6);
     await checkTranspose([3, 1, 17, 1, 5], [-1, 1, -3, 0, 3], 7);
     await checkTranspose([1, 255, 1], [2, 1, 0], 8);
+    await checkTranspose([2, 3, 2, 3, 2, 3, 2], [0, 1, 2, 3, 6, 4, 5], 9); // rank 7, merges to 4 dims
   });
 
   it('i32 tensors and a launch over 16M elements (2-D workgroup grid)', async () => {
@@ -75,12 +76,18 @@ describe('transpose', () => {
     [x, y].forEach((t) => t.dispose());
   });
 
-  it('rejects bad permutations and f16', () => {
+  it('rejects bad permutations, more than 6 unmergeable dims, and f16', () => {
     const x = Tensor.from(rt(), randArray(6, 1), [2, 3]);
     expect(() => transpose(x, [0, 0])).toThrow(ShapeError);
     expect(() => transpose(x, [0])).toThrow(/not a permutation.*\[2, 3\]/);
     expect(() => transpose(x, [0, 2])).toThrow(ShapeError);
     x.dispose();
+    // Rank 7 with no axes that stay together is refused (the output buffer is returned to the pool).
+    const z = Tensor.from(rt(), randArray(128, 2), [2, 2, 2, 2, 2, 2, 2]);
+    const live = rt().pool.stats.live;
+    expect(() => transpose(z)).toThrow(/7 dims after merging/);
+    expect(rt().pool.stats.live).toBe(live);
+    z.dispose();
     if (rt().features.f16) {
       const h = Tensor.from(rt(), [1, 2, 3, 4], [2, 2], 'f16');
       expect(() => transpose(h)).toThrow(/4-byte dtypes/);

@@ -109,64 +109,63 @@ function broadcastStrides(shape: Shape, out: Shape): number[] {
   return out.map((d, i) => (i < off || (shape[i - off] === 1 && d !== 1) ? 0 : own[i - off]!));
 }
 
+/** How shaders/binary.wgsl walks a broadcast: its mode and, for the general mode, the merged dims and strides. */
+interface BinaryPlan {
+  outShape: number[];
+  mode: Mode;
+  /** General mode only (else empty): dims outermost first, element strides of a and b (0 = broadcast). */
+  dims: number[];
+  sa: number[];
+  sb: number[];
+}
+
+function planBinary(name: string, a: Tensor, b: Tensor): BinaryPlan {
+  const outShape = broadcastShapes(a.shape, b.shape, name);
+  const l = collapse(outShape, [broadcastStrides(a.shape, outShape), broadcastStrides(b.shape, outShape)]);
+  const [sa, sb] = [l.strides[0]!, l.strides[1]!];
+  const contig = (s: number[]) => s.length === 0 || (s.length === 1 && s[0] === 1);
+  const zero = (s: number[]) => s.every((v) => v === 0);
+  const simple = (mode: Mode): BinaryPlan => ({ outShape, mode, dims: [], sa: [], sb: [] });
+  if (contig(sa) && contig(sb)) return simple(Mode.Same);
+  if (contig(sa) && zero(sb)) return simple(Mode.ScalarB);
+  if (zero(sa) && contig(sb)) return simple(Mode.ScalarA);
+  if (l.dims.length > MAX_BROADCAST_RANK) {
+    throw new ShapeError(
+      `${name}: broadcasting ${fmt(a.shape)} with ${fmt(b.shape)} needs ${l.dims.length} dims after merging, at most ${MAX_BROADCAST_RANK} are supported`,
+    );
+  }
+  return { outShape, mode: Mode.General, dims: l.dims, sa, sb };
+}
+
 /** y = a ∘ b with numpy broadcasting; a number b is a scalar passed in the kernel params (no upload). */
 export function binary(a: Tensor, b: Tensor | number, op: BinaryOp): Tensor {
   const code = BINARY_CODE[op];
   if (code === undefined) throw new ShapeError(`binary: unknown op '${String(op)}'`);
   const name = `binary ${op}`;
   const rt = a.rt;
-  let outShape: number[];
-  let mode: Mode;
-  let rank = 0;
-  let inner4 = false;
-  let dims: number[] = [];
-  let sa: number[] = [];
-  let sb: number[] = [];
-  if (typeof b === 'number') {
-    checkF32(name, a);
-    outShape = [...a.shape];
-    mode = Mode.ScalarParam;
-  } else {
-    checkF32(name, a, b);
-    outShape = broadcastShapes(a.shape, b.shape, name);
-    const l = collapse(outShape, [broadcastStrides(a.shape, outShape), broadcastStrides(b.shape, outShape)]);
-    const contig = (s: number[]) => s.length === 0 || (s.length === 1 && s[0] === 1);
-    const zero = (s: number[]) => s.every((v) => v === 0);
-    [sa, sb] = [l.strides[0]!, l.strides[1]!];
-    if (contig(sa) && contig(sb)) mode = Mode.Same;
-    else if (contig(sa) && zero(sb)) mode = Mode.ScalarB;
-    else if (zero(sa) && contig(sb)) mode = Mode.ScalarA;
-    else {
-      if (l.dims.length > MAX_BROADCAST_RANK) {
-        throw new ShapeError(
-          `${name}: broadcasting ${fmt(a.shape)} with ${fmt(b.shape)} needs ${l.dims.length} dims after merging, at most ${MAX_BROADCAST_RANK} are supported`,
-        );
-      }
-      mode = Mode.General;
-      dims = l.dims;
-      rank = dims.length;
-      inner4 = dims[dims.length - 1]! % 4 === 0;
-    }
-  }
-  const out = Tensor.empty(rt, outShape, 'f32');
+  if (typeof b === 'number') checkF32(name, a);
+  else checkF32(name, a, b);
+  const plan: BinaryPlan =
+    typeof b === 'number' ? { outShape: [...a.shape], mode: Mode.ScalarParam, dims: [], sa: [], sb: [] } : planBinary(name, a, b);
+  const out = Tensor.empty(rt, plan.outShape, 'f32');
   const n = out.size;
   const nq = Math.ceil(n / 4);
   if (nq === 0) return out;
-  const bt = typeof b === 'number' ? a : b;
-  const s = typeof b === 'number' ? b : 0;
   const params: ParamValue[] = [
     n,
     nq,
     code,
-    f32(s),
-    ...innerFirst(dims, MAX_BROADCAST_RANK, 1),
-    ...innerFirst(sa.length === dims.length ? sa : [], MAX_BROADCAST_RANK),
-    ...innerFirst(sb.length === dims.length ? sb : [], MAX_BROADCAST_RANK),
+    f32(typeof b === 'number' ? b : 0),
+    ...innerFirst(plan.dims, MAX_BROADCAST_RANK, 1),
+    ...innerFirst(plan.sa, MAX_BROADCAST_RANK),
+    ...innerFirst(plan.sb, MAX_BROADCAST_RANK),
   ];
+  const rank = plan.dims.length;
   rt.dispatch(K_BINARY, {
-    buffers: [vec4Binding(a), vec4Binding(bt), vec4Binding(out)],
+    // A number b still needs a buffer at binding 2: a again (read-only twice is allowed).
+    buffers: [vec4Binding(a), vec4Binding(typeof b === 'number' ? a : b), vec4Binding(out)],
     params,
-    constants: { MODE: mode, RANK: Math.max(rank, 1), INNER4: inner4 },
+    constants: { MODE: plan.mode, RANK: Math.max(rank, 1), INNER4: rank > 0 && plan.dims[rank - 1]! % 4 === 0 },
     workgroups: launch1d(rt, nq),
   });
   return out;

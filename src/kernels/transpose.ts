@@ -12,13 +12,16 @@ export const MAX_COPY_RANK = 6;
 
 const fmt = (s: Shape): string => `[${s.join(', ')}]`;
 
+function check4Byte(op: string, x: Tensor): void {
+  if (BYTES_PER_ELEMENT[x.dtype] !== 4) throw new ShapeError(`${op}: supports 4-byte dtypes (f32, i32), got ${x.dtype} ${fmt(x.shape)}`);
+}
+
 /**
  * Copy the box `dims` from x (element strides `is`, first element `ibase`) to y (strides `os`,
- * first element `obase`). Contiguous runs on both sides become one buffer copy.
+ * first element `obase`). Contiguous runs on both sides become one buffer copy. Disposes y if it throws.
  */
 function stridedCopy(op: string, x: Tensor, y: Tensor, dims: number[], is: number[], os: number[], ibase: number, obase: number): void {
   const rt = x.rt;
-  if (BYTES_PER_ELEMENT[x.dtype] !== 4) throw new ShapeError(`${op}: supports 4-byte dtypes (f32, i32), got ${x.dtype} ${fmt(x.shape)}`);
   const l = collapse(dims, [is, os]);
   const n = l.dims.reduce((s, d) => s * d, 1);
   if (n === 0) return;
@@ -29,6 +32,7 @@ function stridedCopy(op: string, x: Tensor, y: Tensor, dims: number[], is: numbe
     return;
   }
   if (rank > MAX_COPY_RANK) {
+    y.dispose();
     throw new ShapeError(`${op}: ${fmt(x.shape)} needs ${rank} dims after merging, at most ${MAX_COPY_RANK} are supported`);
   }
   const outContig = contiguousStrides(l.dims).every((s, i) => s === los[i]);
@@ -49,6 +53,7 @@ export function transpose(x: Tensor, perm?: number[]): Tensor {
   if (norm.length !== r || [...norm].sort((a, b) => a - b).some((a, i) => a !== i)) {
     throw new ShapeError(`transpose: [${p.join(', ')}] is not a permutation of the axes of ${fmt(x.shape)}`);
   }
+  check4Byte('transpose', x);
   const outShape = norm.map((a) => x.shape[a]!);
   const xs = contiguousStrides(x.shape);
   const y = Tensor.empty(x.rt, outShape, x.dtype);
@@ -69,6 +74,7 @@ export function copy(x: Tensor): Tensor {
  * from the end of the dim (Python style); the box must lie inside x.
  */
 export function slice(x: Tensor, starts: number[], ends: number[]): Tensor {
+  check4Byte('slice', x);
   const r = x.rank;
   const bad = (why: string) =>
     new ShapeError(`slice: starts [${starts.join(', ')}] / ends [${ends.join(', ')}] do not fit ${fmt(x.shape)}: ${why}`);
@@ -92,6 +98,7 @@ export function slice(x: Tensor, starts: number[], ends: number[]): Tensor {
 export function concat(xs: Tensor[], axis: number): Tensor {
   if (!xs.length) throw new ShapeError('concat: needs at least one tensor');
   const first = xs[0]!;
+  check4Byte('concat', first);
   const r = first.rank;
   const a = axis < 0 ? axis + r : axis;
   if (!Number.isInteger(axis) || a < 0 || a >= r) throw new ShapeError(`concat: axis ${axis} is out of range for ${fmt(first.shape)}`);

@@ -1,6 +1,6 @@
 // Fused optimizers vs float64 CPU references: SGD (all options) and AdamW (PyTorch 1.13) over awkward multi-group, multi-chunk parameter sets; dispatch/submit counts.
 import { describe, expect, it } from 'vitest';
-import { Tensor } from '../src/tensor.js';
+import { Tensor, scope } from '../src/tensor.js';
 import { SGD, AdamW, type SGDHyper, type AdamWHyper, type ParamGroup, type Optimizer, type OptimizerStateDict, type BaseHyper } from '../src/optim/index.js';
 import { GraftError } from '../src/runtime/errors.js';
 import { useRuntime } from './helpers/gpu.js';
@@ -279,6 +279,21 @@ describe('optimizer housekeeping', () => {
     expectClose(await ts[0]!.read(), host[0]!, { atol: 1e-6, rtol: 1e-6 });
     expectClose(await ts[1]!.read(), host[1]!, { atol: 0, rtol: 0 });
     expect(() => opt.step()).toThrow(/disposed/);
+  });
+
+  it('survives construction inside a scope; zero-size params are harmless', async () => {
+    const { ts, host } = makeParams([0, 5, 64], 190);
+    const opt = scope(rt(), () => new AdamW(ts, { lr: 0.1, maxChunkBytes: 256 }));
+    expect(opt.chunkCount).toBe(3);
+    const grads = writeGrads(ts, 191);
+    const norm = opt.clipGradNorm(1e9);
+    opt.step();
+    const states = ts.map((t) => adamwStateRef(t.size));
+    for (const [i, g] of grads) adamwStepRef(host[i]!, g, states[i]!, { ...ADAMW_DEFAULTS, lr: 0.1 }, false);
+    for (let i = 1; i < 3; i++) expectClose(await ts[i]!.read(), host[i]!, { atol: 1e-6, rtol: 1e-5 }, `param ${i}`);
+    const ref = Math.hypot(...grads.get(1)!, ...grads.get(2)!);
+    expectClose(await norm.read(), [ref], { atol: 0, rtol: 2e-6 });
+    opt.dispose();
   });
 
   /** Run 3 steps, checkpoint through host memory + JSON, resume in a fresh optimizer, compare 2 more steps bit for bit. */

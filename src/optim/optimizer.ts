@@ -121,8 +121,8 @@ export abstract class Optimizer<H extends BaseHyper> {
   protected abstract hasState(name: string, i: number): boolean;
   /** loadStateDict found (or did not find) state `name` for parameter `i`. */
   protected abstract onLoadState(name: string, i: number, present: boolean): void;
-  /** Allocate state the current hyper-parameters need (called before each step and load). */
-  protected ensureState(): void {}
+  /** Allocate state the current hyper-parameters (or a state dict being loaded, `loading`) need; called before each step and load. */
+  protected ensureState(_loading?: readonly string[]): void {}
 
   protected constructor(
     protected readonly what: string,
@@ -220,7 +220,7 @@ export abstract class Optimizer<H extends BaseHyper> {
           hyper,
           this.clipBuf,
         ],
-        params: [n4, this.flat.blockBase[c]!, segBase, useClip, f32(gradScale)],
+        params: [n4, this.flat.blockBase[c]!, segBase / 4, useClip, f32(gradScale)],
         constants,
         workgroups: grid1d(n4, WG, maxPerDim),
       });
@@ -304,7 +304,7 @@ export abstract class Optimizer<H extends BaseHyper> {
     });
     this.steps = sd.stepCount;
     sd.paramSteps.forEach((s, i) => (this.paramSteps[i] = s));
-    this.ensureState();
+    this.ensureState(Object.keys(sd.state));
     const used = new Set<string>();
     for (const slot of this.stateSlots()) {
       if (!slot.arena) continue;

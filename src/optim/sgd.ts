@@ -50,8 +50,10 @@ export class SGD extends Optimizer<SGDHyper> {
     if (g.nesterov && (g.momentum <= 0 || g.dampening !== 0)) throw new GraftError(`${where}: Nesterov momentum requires a momentum and zero dampening`);
   }
 
-  protected override ensureState(): void {
-    if (!this.momentumArena && this.paramGroups.some((g) => g.momentum !== 0)) this.momentumArena = this.flat.newState();
+  protected override ensureState(loading?: readonly string[]): void {
+    if (this.momentumArena) return;
+    const needed = this.paramGroups.some((g) => g.momentum !== 0) || !!loading?.some((k) => k.endsWith('.momentum_buffer'));
+    if (needed) this.momentumArena = this.flat.newState();
   }
 
   protected packGroup(g: GroupState<SGDHyper>, w: HyperWords, at: number): void {

@@ -79,12 +79,16 @@ export interface RowResult {
   error?: string;
 }
 
-/** Time `run` (resolves when its GPU work is done) with Benchmark.js in deferred mode. */
-export function benchAsync(
+/** Untimed runs before Benchmark.js starts (pipeline compiles, pool and tfjs program caches). */
+const WARMUP_RUNS = 2;
+
+/** Time `run` (resolves when its GPU work is done) with Benchmark.js in deferred mode, after warm-up runs. */
+export async function benchAsync(
   name: string,
   run: () => Promise<void>,
   args: HarnessArgs,
 ): Promise<{ medianMs: number; rme: number; samples: number }> {
+  for (let i = 0; i < WARMUP_RUNS; i++) await run();
   return new Promise((resolve, reject) => {
     let failure: unknown = null;
     const b: Benchmark = new Benchmark(name, {

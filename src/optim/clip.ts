@@ -1,5 +1,6 @@
 // Gradient clipping by global norm (torch.nn.utils.clip_grad_norm_): fused into the optimizer's next step, or in place for loose tensors; never reads back.
 import gradScaleSrc from '../../shaders/grad_norm_scale.wgsl';
+import { GraftError } from '../runtime/errors.js';
 import { Tensor } from '../tensor.js';
 import { grid1d } from '../kernels/grid.js';
 import { checkNormRequest, partialCount, recordGradNorm } from './norm.js';
@@ -35,7 +36,12 @@ export function clipGradNorm(target: GradClipper | readonly Tensor[], maxNorm: n
   const r = { maxNorm, normType: opts.normType ?? 2, gradScale: opts.gradScale ?? 1 };
   checkNormRequest('clipGradNorm', r);
   const grads: Tensor[] = [];
-  for (const p of target) if (p.grad && !p.grad.disposed) grads.push(p.grad);
+  for (const p of target) {
+    const g = p.grad;
+    if (!g || g.disposed) continue;
+    if (g.dtype !== 'f32') throw new GraftError(`clipGradNorm: ${p} has a ${g.dtype} grad; only f32 grads are supported`);
+    grads.push(g);
+  }
   if (!grads.length) {
     const rt = target[0]?.rt;
     if (!rt) throw new TypeError('clipGradNorm: no parameters given');

@@ -182,6 +182,19 @@ describe('conv2d forward', () => {
     expect(pick(geom([1, 4, 80, 80], [4, 1, 1, 9], { groups: 4, dilation: 4 }), cpu)).toBe('sg32x2');
   });
 
+  it('handles an empty batch and zero output channels', async () => {
+    const r = rt();
+    const w = Tensor.from(r, randArray(2 * 3 * 9, 5), [2, 3, 3, 3]);
+    for (const v of [undefined, ...conv2dVariantsFor(r, [0, 3, 5, 5], [2, 3, 3, 3])]) {
+      const y = conv2d(Tensor.zeros(r, [0, 3, 5, 5]), w, { variant: v });
+      expect(y.shape).toEqual([0, 2, 3, 3]);
+      expect((await y.read()).length).toBe(0);
+    }
+    const y0 = conv2d(Tensor.zeros(r, [1, 3, 5, 5]), Tensor.zeros(r, [0, 3, 3, 3]));
+    expect(y0.shape).toEqual([1, 0, 3, 3]);
+    await r.sync();
+  });
+
   it('throws ShapeError naming both shapes on mismatches', () => {
     const r = rt();
     const x = Tensor.zeros(r, [1, 4, 5, 5]);

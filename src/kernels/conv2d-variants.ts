@@ -43,7 +43,7 @@ export interface ConvVariant {
 
 /** Column blocks spread over grid x (and z when x would pass the per-dimension limit); y = channel blocks. */
 function grid(blocks: number, y: number, maxPerDim: number): [number, number, number] {
-  const z = ceilDiv(blocks, maxPerDim);
+  const z = Math.max(1, ceilDiv(blocks, maxPerDim));
   return [ceilDiv(blocks, z), y, z];
 }
 const fits = (gr: [number, number, number], caps: ConvCaps) => gr.every((d) => d <= caps.maxPerDim);

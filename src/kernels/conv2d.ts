@@ -49,7 +49,7 @@ export function conv2dFlops(n: number, c: number, h: number, w: number, k: numbe
   return flops(n, c, h, w, k, r, s, opts);
 }
 
-/** What this runtime's adapter offers the conv variants (cached per runtime). */
+/** What this runtime's adapter offers the conv variants (cached in rt.tuning under 'conv2d.caps'; tests may override). */
 export function conv2dCaps(rt: Runtime): ConvCaps {
   const hit = rt.tuning.get('conv2d.caps') as ConvCaps | undefined;
   if (hit) return hit;
@@ -79,15 +79,15 @@ export function conv2dDefaultVariant(rt: Runtime, xShape: readonly number[], wSh
   return v.name;
 }
 
-function pick(g: ConvGeom, caps: ConvCaps, name: string | undefined): ConvVariant {
+function pick(g: ConvGeom, caps: ConvCaps, name: string | undefined, both: string): ConvVariant {
   if (name !== undefined) {
     const v = VARIANTS.find((x) => x.name === name);
     if (!v) throw new GraftError(`conv2d: unknown variant '${name}' (known: ${CONV2D_VARIANTS.join(', ')})`);
-    if (!v.applies(g, caps)) throw new GraftError(`conv2d: variant '${name}' does not apply to this shape or adapter`);
+    if (!v.applies(g, caps)) throw new GraftError(`conv2d: variant '${name}' does not apply to ${both} on this adapter`);
     return v;
   }
   const v = chooseVariant(g, caps);
-  if (!v) throw new GraftError('conv2d: no variant applies (grid too large for this adapter)');
+  if (!v) throw new GraftError(`conv2d: no variant applies to ${both} (grid too large for this adapter)`);
   return v;
 }
 
@@ -109,7 +109,7 @@ export function conv2d(x: Tensor, w: Tensor, opts: Conv2dOptions = {}): Tensor {
   }
   const rt = x.rt;
   const caps = conv2dCaps(rt);
-  const v = pick(g, caps, opts.variant);
+  const v = pick(g, caps, opts.variant, both);
   const out = Tensor.empty(rt, yShape);
   const l = v.launch(g, caps);
   rt.dispatch(l.kernel, {

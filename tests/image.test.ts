@@ -35,7 +35,6 @@ interface PhotoCase {
   file: string;
   size: [number, number];
   decodedSha256: string;
-  decodedSample?: string;
   resized256: [number, number];
   crop224Sample: string;
   crop224Mean: number[];
@@ -43,7 +42,17 @@ interface PhotoCase {
   roundedCrop224Sample: string;
   small32: { size: [number, number]; pixels: string };
 }
-const fx = JSON.parse(readFileSync(new URL('./fixtures/resnet-image.json', import.meta.url), 'utf8')) as { resize: ResizeCase[]; photos: PhotoCase[] };
+interface JpegCase {
+  name: string;
+  jpeg: string;
+  size: [number, number];
+  pixels: string;
+}
+const fx = JSON.parse(readFileSync(new URL('./fixtures/resnet-image.json', import.meta.url), 'utf8')) as {
+  resize: ResizeCase[];
+  jpeg: JpegCase[];
+  photos: PhotoCase[];
+};
 const IMAGES = new URL('../../shared/assets/images/', import.meta.url).pathname;
 const bytes = (b64: string): Uint8Array => new Uint8Array(Buffer.from(b64, 'base64'));
 
@@ -99,41 +108,47 @@ describe('PIL-exact resize', () => {
   });
 });
 
+describe('JPEG decoding vs PIL (libjpeg-turbo)', () => {
+  for (const c of fx.jpeg) {
+    it(`${c.name} ${c.size.join('×')} is bit-exact`, () => {
+      const img = decodeImage(bytes(c.jpeg), c.name);
+      expect([img.width, img.height]).toEqual(c.size);
+      expect(diffStats(img.data, bytes(c.pixels)).max).toBe(0);
+    });
+  }
+  it('the fixture covers restart markers (made with jpegtran) and progressive files', () => {
+    expect(fx.jpeg.filter((c) => c.name.includes('restart')).length).toBe(3);
+    expect(fx.jpeg.filter((c) => c.name.startsWith('progressive')).length).toBe(4);
+  });
+
+  it('truncated and malformed JPEGs are errors, not garbage', () => {
+    const c = fx.jpeg.find((x) => x.name === '420-q75')!;
+    const full = bytes(c.jpeg);
+    expect(() => decodeImage(full.subarray(0, full.length - 40), 'cut.jpg')).toThrow(/cut\.jpg: corrupt JPEG/);
+    expect(() => decodeImage(full.subarray(0, 200), 'head.jpg')).toThrow(/head\.jpg: corrupt JPEG/);
+  });
+});
+
 describe('photos vs PIL', () => {
   for (const p of fx.photos) {
-    const isPng = p.file.endsWith('.png');
-    it(`${p.file}: decode, resize 256, crop 224`, async () => {
+    it(`${p.file}: decode, resize 256, crop 224 are bit-exact`, async () => {
       const img = await readImage(join(IMAGES, p.file));
       expect([img.width, img.height]).toEqual(p.size);
-      const sha = createHash('sha256').update(img.data).digest('hex');
-      // PNG decoding is lossless, so it must be bit-exact. jpeg-js's integer IDCT rounds differently from
-      // libjpeg-turbo's islow IDCT (PIL): measured 89% of values equal, max 3, mean +0.1 on china.jpg.
-      if (isPng) expect(sha).toBe(p.decodedSha256);
-      else {
-        const d = diffStats(sample(img, 3, 5, 8), bytes(p.decodedSample!));
-        expect(d.max).toBeLessThanOrEqual(3);
-        expect(d.mean).toBeLessThan(0.2);
-      }
+      expect(createHash('sha256').update(img.data).digest('hex')).toBe(p.decodedSha256);
       const small = resizeShorterSide(img, 32);
       expect([small.width, small.height]).toEqual(p.small32.size);
-      const ds = diffStats(small.data, bytes(p.small32.pixels));
-      expect(ds.max).toBeLessThanOrEqual(isPng ? 0 : 1);
+      expect(diffStats(small.data, bytes(p.small32.pixels)).max).toBe(0);
       const r = resizeShorterSide(img, 256);
       expect([r.width, r.height]).toEqual(p.resized256);
       const crop = centerCrop(r, 224);
-      const dc = diffStats(sample(crop, 1, 2, 4), bytes(p.crop224Sample));
-      // PNGs: bit-exact. JPEG: the decoder difference above survives resizing (measured max 2, mean 0.13).
-      expect(dc.max).toBeLessThanOrEqual(isPng ? 0 : 2);
-      expect(dc.mean).toBeLessThan(isPng ? 1e-9 : 0.2);
-      if (!isPng) console.log(`${p.file}: decoded-vs-PIL and crop-vs-PIL |diff| ${JSON.stringify({ small: ds, crop: dc })}`);
+      expect(diffStats(sample(crop, 1, 2, 4), bytes(p.crop224Sample)).max).toBe(0);
       // The Keras preset rounds the longer side (385×256 for chelsea instead of 384×256).
       const rr = resizeShorterSide(img, 256, 'bilinear', 'round');
       expect([rr.width, rr.height]).toEqual(p.rounded256);
-      const dr = diffStats(sample(centerCrop(rr, 224), 2, 1, 4), bytes(p.roundedCrop224Sample));
-      expect(dr.max).toBeLessThanOrEqual(isPng ? 0 : 2);
+      expect(diffStats(sample(centerCrop(rr, 224), 2, 1, 4), bytes(p.roundedCrop224Sample)).max).toBe(0);
       const mean = [0, 0, 0];
       for (let i = 0; i < crop.data.length; i++) mean[i % 3]! += crop.data[i]! / (224 * 224);
-      for (let c = 0; c < 3; c++) expect(Math.abs(mean[c]! - p.crop224Mean[c]!)).toBeLessThan(isPng ? 1e-6 : 0.2);
+      for (let c = 0; c < 3; c++) expect(Math.abs(mean[c]! - p.crop224Mean[c]!)).toBeLessThan(1e-6);
     });
   }
 });

@@ -3,6 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { PNG } from 'pngjs';
 import { decode as decodeJpeg } from 'jpeg-js';
 import { GraftError } from '../runtime/errors.js';
+import { decodeJpegExact, yccToRgbInPlace } from './jpeg.js';
 
 /** An 8-bit RGB image, row-major, channels last: data[(y·width + x)·3 + c]. */
 export interface RgbImage {
@@ -58,34 +59,8 @@ function jpegIsYcc(b: Uint8Array): boolean {
   return comps === 3 && !adobeTransform;
 }
 
-/** libjpeg's ycc_rgb_convert (jdcolor.c): 16-bit fixed point, rounded, range-limited. */
-function yccToRgbInPlace(d: Uint8Array): void {
-  const FIX = (x: number) => Math.trunc(x * 65536 + 0.5);
-  const HALF = 1 << 15;
-  const crR = new Int32Array(256);
-  const cbB = new Int32Array(256);
-  const crG = new Int32Array(256);
-  const cbG = new Int32Array(256);
-  for (let i = 0; i < 256; i++) {
-    const x = i - 128;
-    crR[i] = (FIX(1.402) * x + HALF) >> 16;
-    cbB[i] = (FIX(1.772) * x + HALF) >> 16;
-    crG[i] = -FIX(0.71414) * x;
-    cbG[i] = -FIX(0.34414) * x + HALF;
-  }
-  const clamp = (v: number) => (v < 0 ? 0 : v > 255 ? 255 : v);
-  for (let i = 0; i < d.length; i += 3) {
-    const y = d[i]!;
-    const cb = d[i + 1]!;
-    const cr = d[i + 2]!;
-    d[i] = clamp(y + crR[cr]!);
-    d[i + 1] = clamp(y + ((cbG[cb]! + crG[cr]!) >> 16));
-    d[i + 2] = clamp(y + cbB[cb]!);
-  }
-}
-
 /**
- * Decode a PNG or JPEG to RGB. `name` labels errors ("photo.png: not a PNG or JPEG image").
+ * Decode a PNG or JPEG to RGB (sequential JPEGs bit-exact with libjpeg-turbo / PIL). `name` labels errors ("photo.png: not a PNG or JPEG image").
  * PNGs of any colour type / bit depth become 8-bit RGB (pngjs scales 16-bit and expands palettes
  * and grayscale); grayscale and CMYK JPEGs become RGB. Truncated or corrupt data is an error.
  */
@@ -98,8 +73,11 @@ export function decodeImage(bytes: Uint8Array, name = 'image'): RgbImage {
       const png = PNG.sync.read(buf);
       return { width: png.width, height: png.height, data: dropAlpha(png.data, png.width, png.height) };
     }
-    // jpeg-js converts YCbCr to RGB in floating point and truncates; libjpeg (PIL) rounds in fixed point.
-    // Ask for the raw planes when the file is plain YCbCr and convert them like libjpeg does.
+    // Sequential JPEGs: graft's own decoder, bit-exact with libjpeg-turbo (what PIL uses).
+    const exact = decodeJpegExact(bytes);
+    if (exact) return exact;
+    // Others (progressive, ...): jpeg-js. It converts YCbCr to RGB in floating point and truncates, so ask
+    // for the raw planes when the file is plain YCbCr and convert them like libjpeg does.
     const raw = jpegIsYcc(bytes);
     const j = decodeJpeg(buf, { useTArray: true, formatAsRGBA: false, tolerantDecoding: false, maxMemoryUsageInMB: 1024, colorTransform: !raw });
     if (j.data.length !== j.width * j.height * 3) throw new Error(`decoder returned ${j.data.length} bytes for ${j.width}×${j.height}`);

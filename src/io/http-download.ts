@@ -202,7 +202,6 @@ export async function downloadFile(url: string, dest: string, opts: DownloadOpti
   const o = { headers: opts.headers ?? {}, idleTimeoutMs: opts.idleTimeoutMs ?? 30_000, maxRedirects: opts.maxRedirects ?? 5 };
   const retries = opts.retries ?? 4;
   const part = `${dest}.part`;
-  await mkdir(dirname(dest), { recursive: true });
   const meta: Meta = { sha256: opts.sha256?.toLowerCase() ?? null, size: undefined };
   let resumed = false;
   let restarted = false;
@@ -270,6 +269,7 @@ export async function downloadFile(url: string, dest: string, opts: DownloadOpti
       throw new IntegrityError(`${url}: server announced ${meta.size} bytes (X-Linked-Size) but sends ${total}`);
     }
     meta.size ??= total;
+    await mkdir(dirname(dest), { recursive: true }); // only now: a 404 leaves no empty folder behind
     const fh = await open(part, start > 0 ? 'r+' : 'w');
     let done = start;
     opts.onProgress?.({ done, total, resumedFrom: start });

@@ -62,3 +62,9 @@ export function defaultRng(): Rng {
 export function manualSeed(seed: number): void {
   global = new Rng(seed);
 }
+
+/** An Rng from a seed, an existing Rng, or the default generator when omitted. */
+export function toRng(r?: Rng | number): Rng {
+  if (r === undefined) return global;
+  return typeof r === 'number' ? new Rng(r) : r;
+}

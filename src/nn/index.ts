@@ -4,4 +4,4 @@ export { Linear, Conv2d, BatchNorm2d, LayerNorm, Embedding, type Conv2dOptions, 
 export { ReLU, GELU, Tanh, Sigmoid, Identity, Dropout, Flatten, MaxPool2d, AvgPool2d, AdaptiveAvgPool2d, Sequential } from './simple.js';
 export { MultiheadSelfAttention, TransformerEncoderLayer, type AttentionCallOpts, type EncoderLayerOptions } from './transformer.js';
 export * as init from './init.js';
-export { Rng, defaultRng, manualSeed } from '../autograd/random.js';
+export { Rng, defaultRng, manualSeed, toRng } from '../autograd/random.js';

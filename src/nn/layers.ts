@@ -4,7 +4,7 @@ import { GraftError } from '../runtime/errors.js';
 import { Tensor } from '../tensor.js';
 import type { Pair } from '../kernels/conv2d-backward.js';
 import * as F from '../autograd/functional.js';
-import { Rng, defaultRng } from '../autograd/random.js';
+import { Rng, toRng } from '../autograd/random.js';
 import { Module, type Layer } from './module.js';
 import { biasUniform, constant, kaimingUniform } from './init.js';
 
@@ -17,10 +17,10 @@ export class Linear extends Module implements Layer {
     rt: Runtime,
     readonly inFeatures: number,
     readonly outFeatures: number,
-    opts: { bias?: boolean; rng?: Rng } = {},
+    opts: { bias?: boolean; rng?: Rng | number } = {},
   ) {
     super();
-    const rng = opts.rng ?? defaultRng();
+    const rng = toRng(opts.rng);
     this.weight = this.registerParameter('weight', kaimingUniform(rt, [outFeatures, inFeatures], Math.sqrt(5), rng));
     this.bias = this.registerParameter('bias', opts.bias === false ? null : biasUniform(rt, outFeatures, inFeatures, rng));
   }
@@ -41,7 +41,7 @@ export interface Conv2dOptions {
   dilation?: Pair;
   groups?: number;
   bias?: boolean;
-  rng?: Rng;
+  rng?: Rng | number;
 }
 
 /** NCHW convolution. weight [out, in/groups, kh, kw], bias [out]; torch's default init. */
@@ -55,7 +55,7 @@ export class Conv2d extends Module implements Layer {
     const groups = opts.groups ?? 1;
     if (inChannels % groups || outChannels % groups) throw new GraftError(`Conv2d: groups ${groups} must divide in ${inChannels} and out ${outChannels} channels`);
     const [kh, kw] = typeof kernelSize === 'number' ? [kernelSize, kernelSize] : kernelSize;
-    const rng = opts.rng ?? defaultRng();
+    const rng = toRng(opts.rng);
     const shape = [outChannels, inChannels / groups, kh, kw];
     this.weight = this.registerParameter('weight', kaimingUniform(rt, shape, Math.sqrt(5), rng));
     this.bias = this.registerParameter('bias', opts.bias === false ? null : biasUniform(rt, outChannels, (inChannels / groups) * kh * kw, rng));
@@ -150,10 +150,10 @@ export class Embedding extends Module {
     rt: Runtime,
     readonly numEmbeddings: number,
     readonly embeddingDim: number,
-    opts: { paddingIdx?: number; rng?: Rng } = {},
+    opts: { paddingIdx?: number; rng?: Rng | number } = {},
   ) {
     super();
-    const rng = opts.rng ?? defaultRng();
+    const rng = toRng(opts.rng);
     const p = opts.paddingIdx;
     if (p !== undefined && !(Number.isInteger(p) && p >= 0 && p < numEmbeddings)) {
       throw new GraftError(`Embedding: paddingIdx ${p} is outside [0, ${numEmbeddings})`);

@@ -2,7 +2,7 @@
 import type { Tensor } from '../tensor.js';
 import type { Pool2dOptions } from '../kernels/pool2d.js';
 import * as F from '../autograd/functional.js';
-import { Rng, defaultRng } from '../autograd/random.js';
+import { Rng, toRng } from '../autograd/random.js';
 import { Module, type Layer } from './module.js';
 
 export class ReLU extends Module implements Layer {
@@ -47,13 +47,14 @@ export class Dropout extends Module implements Layer {
   private readonly rng: Rng;
   constructor(
     readonly p = 0.5,
-    opts: { rng?: Rng } = {},
+    opts: { rng?: Rng | number } = {},
   ) {
     super();
-    this.rng = opts.rng ?? defaultRng();
+    this.rng = toRng(opts.rng);
   }
   forward(x: Tensor): Tensor {
-    return F.dropout(x, this.p, this.training, this.rng.seed());
+    if (!this.training || this.p === 0) return x;
+    return F.dropout(x, this.p, true, this.rng.seed());
   }
 }
 

@@ -4,7 +4,7 @@ import type { Runtime } from '../runtime/runtime.js';
 import { GraftError, ShapeError } from '../runtime/errors.js';
 import type { Tensor } from '../tensor.js';
 import * as F from '../autograd/functional.js';
-import { Rng, defaultRng } from '../autograd/random.js';
+import { Rng, toRng } from '../autograd/random.js';
 import { Module } from './module.js';
 import { Linear, LayerNorm } from './layers.js';
 import { Dropout } from './simple.js';
@@ -37,12 +37,12 @@ export class MultiheadSelfAttention extends Module {
     rt: Runtime,
     readonly embedDim: number,
     readonly numHeads: number,
-    opts: { bias?: boolean; rng?: Rng } = {},
+    opts: { bias?: boolean; rng?: Rng | number } = {},
   ) {
     super();
     if (embedDim % numHeads) throw new GraftError(`MultiheadSelfAttention: embedDim ${embedDim} is not divisible by numHeads ${numHeads}`);
     this.headDim = embedDim / numHeads;
-    const rng = opts.rng ?? defaultRng();
+    const rng = toRng(opts.rng);
     const bias = opts.bias ?? true;
     // torch: xavier_uniform_(in_proj_weight), zero in_proj_bias and out_proj.bias; out_proj.weight keeps Linear's init.
     this.in_proj_weight = this.registerParameter('in_proj_weight', xavierUniform(rt, [3 * embedDim, embedDim], 1, rng));
@@ -85,13 +85,15 @@ export interface EncoderLayerOptions {
   /** Pre-norm (torch's norm_first); default false = post-norm. */
   normFirst?: boolean;
   bias?: boolean;
-  rng?: Rng;
+  rng?: Rng | number;
 }
 
 /**
  * torch.nn.TransformerEncoderLayer with batch_first = true. Post-norm:
  *   x = norm1(x + dropout1(self_attn(x)));  x = norm2(x + dropout2(linear2(dropout(act(linear1(x))))))
- * Children: self_attn, linear1, dropout, linear2, norm1, norm2, dropout1, dropout2.
+ * Children: self_attn, linear1, dropout, linear2, norm1, norm2, dropout1, dropout2. Unlike torch,
+ * `dropout` is not applied to the attention probabilities (the fused attention never forms them).
+ * `rng` (an Rng or a seed) draws every initial weight and every dropout seed, so runs reproduce.
  */
 export class TransformerEncoderLayer extends Module {
   self_attn: MultiheadSelfAttention;
@@ -107,7 +109,7 @@ export class TransformerEncoderLayer extends Module {
 
   constructor(rt: Runtime, dModel: number, nHead: number, opts: EncoderLayerOptions = {}) {
     super();
-    const rng = opts.rng ?? defaultRng();
+    const rng = toRng(opts.rng);
     const ff = opts.dimFeedforward ?? 2048;
     const p = opts.dropout ?? 0.1;
     const eps = opts.layerNormEps ?? 1e-5;

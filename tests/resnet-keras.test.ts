@@ -170,8 +170,13 @@ describe('Keras ResNet weights and forward', () => {
     const p = await y.read();
     expect(p.every(Number.isFinite)).toBe(true);
     expect(Math.abs(p.reduce((a, b) => a + b, 0) - 1)).toBeLessThan(1e-5);
-    x.dispose();
-    y.dispose();
+    // A new head for transfer learning keeps the Keras name.
+    net.resetClassifier(3);
+    expect(net.numClasses).toBe(3);
+    expect(net.stateDict().get('fc1000.weight')!.shape).toEqual([3, 128]);
+    const z = noGrad(() => net.forward(x));
+    expect(z.shape).toEqual([1, 3]);
+    for (const t of [x, y, z]) t.dispose();
     net.dispose();
   });
 });

@@ -100,7 +100,12 @@ describe('torchvision ResNet', () => {
     const after = noGrad(() => m.forward(x));
     expectClose(await after.read(), c.logits, { atol: 1e-4, rtol: 0 }, 'after loadStateDict');
     expect(maxAbsDiff(await before.read(), c.logits)).toBeGreaterThan(1e-2);
-    for (const t of [x, before, after]) t.dispose();
+    m.resetClassifier(5);
+    expect(m.numClasses).toBe(5);
+    expect(m.stateDict().get('fc.weight')!.shape).toEqual([5, 512]);
+    const five = noGrad(() => m.forward(x));
+    expect(five.shape).toEqual([2, 5]);
+    for (const t of [x, before, after, five]) t.dispose();
     m.dispose();
   });
 

@@ -27,13 +27,11 @@ interface Parts {
 export class KerasResNet extends Module implements Layer {
   private readonly folds = new FoldCache();
   private readonly parts: Parts;
+  private arch: KerasResNetSpec;
 
-  constructor(
-    rt: Runtime,
-    readonly spec: KerasResNetSpec,
-    opts: { rng?: Rng } = {},
-  ) {
+  constructor(rt: Runtime, spec: KerasResNetSpec, opts: { rng?: Rng } = {}) {
     super();
+    this.arch = spec;
     const rng = opts.rng;
     const pair = (p: KerasConvBnSpec): ConvBn => {
       const c = p.conv;
@@ -58,19 +56,39 @@ export class KerasResNet extends Module implements Layer {
     Reflect.set(this, name, m);
   }
 
+  /** The architecture (layer names, channels, strides, eps, head). */
+  get spec(): KerasResNetSpec {
+    return this.arch;
+  }
+
   /** Classes of the head. */
   get numClasses(): number {
-    return this.spec.dense.units;
+    return this.arch.dense.units;
   }
 
   /** Channels of the pooled features (2048 for ResNet50). */
   get numFeatures(): number {
-    return this.spec.dense.inFeatures;
+    return this.arch.dense.inFeatures;
   }
 
   /** The classifier layer (registered as `spec.dense.name`, e.g. fc1000). */
   get classifier(): Linear {
     return this.parts.fc;
+  }
+
+  /**
+   * Replace the classifier with a freshly initialised [numClasses, numFeatures] layer under the same name
+   * (transfer learning); the old one is freed. The head keeps its activation (softmax in probabilities()).
+   */
+  resetClassifier(numClasses: number, opts: { rng?: Rng } = {}): Linear {
+    const d = this.arch.dense;
+    const old = this.parts.fc;
+    const fc = new Linear(old.weight.rt, d.inFeatures, numClasses, { bias: d.useBias, rng: opts.rng });
+    Reflect.set(this, d.name, fc);
+    this.parts.fc = fc;
+    this.arch = { ...this.arch, dense: { ...d, units: numClasses } };
+    old.dispose();
+    return fc;
   }
 
   /** Pooled backbone features [N, numFeatures]. */
@@ -98,7 +116,7 @@ export class KerasResNet extends Module implements Layer {
   /** What the Keras model outputs: softmax(logits) (or the logits when its head is linear). */
   probabilities(x: Tensor): Tensor {
     const logits = this.forward(x);
-    if (this.spec.dense.activation !== 'softmax') return logits;
+    if (this.arch.dense.activation !== 'softmax') return logits;
     const p = F.softmax(logits, -1);
     logits.dispose();
     return p;

@@ -126,7 +126,6 @@ export class ResNet extends Module implements Layer {
   layer4: Sequential;
   fc: Linear;
   readonly depth: ResNetDepth;
-  readonly numClasses: number;
   /** Channels of the pooled features fed to fc (512 or 2048). */
   readonly numFeatures: number;
   private readonly folds = new FoldCache();
@@ -138,7 +137,6 @@ export class ResNet extends Module implements Layer {
     const numClasses = opts.numClasses ?? 1000;
     if (!Number.isInteger(numClasses) || numClasses < 1) throw new GraftError(`ResNet: numClasses must be a positive integer, got ${numClasses}`);
     this.depth = depth;
-    this.numClasses = numClasses;
     const rng = opts.rng;
     this.conv1 = new Conv2d(rt, 3, 64, 7, { stride: 2, padding: 3, bias: false, rng });
     this.bn1 = new BatchNorm2d(rt, 64, { eps: EPS });
@@ -158,6 +156,19 @@ export class ResNet extends Module implements Layer {
     this.layer4 = stage(512, cfg.layers[3], 2);
     this.numFeatures = inPlanes;
     this.fc = new Linear(rt, inPlanes, numClasses, { rng });
+  }
+
+  /** Classes of the fc head. */
+  get numClasses(): number {
+    return this.fc.outFeatures;
+  }
+
+  /** Replace fc with a freshly initialised [numClasses, numFeatures] head (transfer learning); the old one is freed. */
+  resetClassifier(numClasses: number, opts: { rng?: Rng } = {}): Linear {
+    const old = this.fc;
+    this.fc = new Linear(old.weight.rt, this.numFeatures, numClasses, { rng: opts.rng });
+    old.dispose();
+    return this.fc;
   }
 
   /** Pooled backbone features [N, numFeatures] (what fc sees). */

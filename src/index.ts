@@ -5,3 +5,7 @@ export { f32, i32, type ParamValue } from './runtime/params.js';
 export type { KernelDef, Constants } from './runtime/pipelines.js';
 export { Tensor, scope, keep, numel, type DType, type Shape } from './tensor.js';
 export { cast } from './kernels/cast.js';
+export * from './autograd/index.js';
+export * as nn from './nn/index.js';
+export * as optim from './optim/index.js';
+export { FlatArena } from './runtime/arena.js';

@@ -40,6 +40,14 @@ export interface GradFn {
 
 let nextId = 1;
 
+type BackwardFn = (root: Tensor, gradOutput?: Tensor, opts?: { retainGraph?: boolean }) => void;
+let backwardImpl: BackwardFn | null = null;
+
+/** Installed by src/autograd/engine.ts so `t.backward()` works without a circular import. */
+export function setBackwardImpl(fn: BackwardFn): void {
+  backwardImpl = fn;
+}
+
 export class Tensor {
   readonly id = nextId++;
   readonly size: number;
@@ -148,6 +156,17 @@ export class Tensor {
     this.storage.release();
     this.storage = dst.storage;
     this._byteOffset = dst._byteOffset;
+  }
+
+  /** True when another tensor (a reshape view, an arena, …) holds the same buffer. */
+  get shared(): boolean {
+    return this.storage.refs > 1;
+  }
+
+  /** Reverse-mode autograd from this tensor (see src/autograd: `backward(root, gradOutput, opts)`). */
+  backward(gradOutput?: Tensor, opts?: { retainGraph?: boolean }): void {
+    if (!backwardImpl) throw new GraftError('autograd is not loaded: import it from graft (src/autograd)');
+    backwardImpl(this, gradOutput, opts);
   }
 
   get disposed(): boolean {

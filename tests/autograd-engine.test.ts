@@ -201,3 +201,20 @@ describe('autograd engine', () => {
     x.dispose();
   });
 });
+
+describe('Tensor.backward hook', () => {
+  it('loss.backward() runs the engine and Tensor.shared tracks views', async () => {
+    const r = rt();
+    const x = Tensor.from(r, [1, -2, 3], [3]);
+    x.requiresGrad = true;
+    const y = F.sum(F.mul(x, x));
+    y.backward();
+    expect(Array.from(await x.grad!.read())).toEqual([2, -4, 6]);
+    expect(x.shared).toBe(false);
+    const v = x.reshape([3]);
+    expect(x.shared).toBe(true);
+    v.dispose();
+    expect(x.shared).toBe(false);
+    [x, y, x.grad!].forEach((t) => t.dispose());
+  });
+});

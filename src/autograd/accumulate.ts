@@ -56,9 +56,8 @@ export function zeroInto(t: Tensor): void {
 
 /**
  * True when no other tensor or view shares `t`'s buffer, so writing into it in place is safe.
- * Tensor keeps its storage private; element access is TypeScript's escape hatch for that (a
- * public `Tensor.shared` getter would replace this).
+ * (`Tensor.shared` is true while another tensor or arena holds the same buffer.)
  */
 export function isExclusive(t: Tensor): boolean {
-  return t['storage'].refs === 1;
+  return !t.shared;
 }

@@ -1,6 +1,6 @@
 // Reverse-mode autograd: apply() records primitives on a tape, backward() replays it in reverse with `+=`.
 import { GraftError, ShapeError } from '../runtime/errors.js';
-import { Tensor, keep, type GradFn, type Shape } from '../tensor.js';
+import { Tensor, keep, setBackwardImpl, type GradFn, type Shape } from '../tensor.js';
 import { fill, binary } from '../kernels/elementwise.js';
 import { accumulateInto, clone, isExclusive } from './accumulate.js';
 import { isGradEnabled } from './grad-mode.js';
@@ -293,3 +293,5 @@ export function freeGraph(t: Tensor): void {
   if (!(t.gradFn instanceof GradRef)) return;
   for (const n of topoOrder(t.gradFn.node)) n.release();
 }
+
+setBackwardImpl(backward);

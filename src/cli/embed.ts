@@ -39,7 +39,10 @@ const isDir = (p: string): boolean => {
   }
 };
 
-/** One bar per downloaded file on stderr (bytes shown in kB, with kB/s and ETA); nothing off a TTY or with --json. */
+/** Files smaller than this finish at once: no bar. */
+const BAR_MIN_BYTES = 1_000_000;
+
+/** One bar per downloaded file ≥ 1 MB on stderr (kB, kB/s, ETA); nothing off a TTY or with --json. */
 export function downloadProgress(json: boolean | undefined): { onProgress: (p: HubProgress) => void; stop: () => void } {
   let bar: Progress | null = null;
   let file = '';
@@ -47,7 +50,9 @@ export function downloadProgress(json: boolean | undefined): { onProgress: (p: H
     onProgress(p) {
       if (p.file !== file || !bar) {
         bar?.stop();
+        bar = null;
         file = p.file;
+        if ((p.total ?? 0) - p.resumedFrom < BAR_MIN_BYTES) return;
         const kb = Math.max(1, Math.ceil(((p.total ?? p.done) - p.resumedFrom) / 1000));
         const resumed = p.resumedFrom > 0 ? ` (resuming at ${(p.resumedFrom / 1e6).toFixed(1)} MB)` : '';
         bar = startProgress(`${p.file}${resumed}`, { total: kb, unit: 'kB', json });

@@ -9,7 +9,7 @@ const common = {
   format: 'esm',
   target: 'es2022',
   loader: { '.wgsl': 'text' },
-  external: ['webgpu', 'node:*', 'commander', 'cli-progress', 'benchmark', '@tensorflow/*', 'tar'],
+  external: ['webgpu', 'node:*', 'commander', 'cli-progress', 'benchmark', '@tensorflow/*', 'tar', 'pngjs', 'jpeg-js', 'mnist', '@stdlib/*'],
   sourcemap: true,
   logLevel: 'warning',
 };

@@ -2,6 +2,8 @@
 import { Command, CommanderError } from 'commander';
 import { infoCommand } from './info.js';
 import { fetchCommand } from './fetch.js';
+import { registerModelCommands } from './predict.js';
+import { registerEmbedCommand } from './embed.js';
 import { registerBench } from './bench.js';
 import { reportAndExit } from './errors.js';
 
@@ -26,6 +28,8 @@ program
   .option('--json', 'print one JSON object')
   .action(fetchCommand);
 
+registerModelCommands(program);
+registerEmbedCommand(program);
 registerBench(program);
 
 try {

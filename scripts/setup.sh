@@ -24,6 +24,13 @@ if [ "${GRAFT_SKIP_APT:-}" != 1 ] && command -v apt-get >/dev/null 2>&1; then
   fi
 fi
 
+# Fashion-MNIST (IDX files in /usr/share/datasets/fashion-mnist) for the data tests and the main job.
+if [ "${GRAFT_SKIP_APT:-}" != 1 ] && command -v apt-get >/dev/null 2>&1 && [ ! -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq dataset-fashion-mnist >/dev/null
+fi
+
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   npm ci --no-audit --no-fund
 fi

@@ -16,3 +16,4 @@ export { CheckpointReader } from './io/sharded.js';
 export { TfjsLayersModel } from './io/tfjs-layers.js';
 export { WordPieceTokenizer } from './text/wordpiece.js';
 export { CheckpointError } from './runtime/errors.js';
+export * as data from './data/index.js';

@@ -1,0 +1,141 @@
+// Scaled dot-product attention for training: one fused forward kernel (online softmax, saves lse) and a
+// two-kernel flash-style backward that recomputes probabilities from lse (shaders/attention_*.wgsl).
+import fwdSrc from '../../shaders/attention_fwd.wgsl';
+import prepSrc from '../../shaders/attention_bwd_prep.wgsl';
+import dqSrc from '../../shaders/attention_bwd_dq.wgsl';
+import dkdvSrc from '../../shaders/attention_bwd_dkdv.wgsl';
+import { ShapeError } from '../runtime/errors.js';
+import { f32, type ParamValue } from '../runtime/params.js';
+import type { Runtime } from '../runtime/runtime.js';
+import { Tensor } from '../tensor.js';
+import { grid1d } from './grid.js';
+
+const K_FWD = { name: 'attention_fwd', code: fwdSrc };
+const K_PREP = { name: 'attention_bwd_prep', code: prepSrc };
+const K_DQ = { name: 'attention_bwd_dq', code: dqSrc };
+const K_DKDV = { name: 'attention_bwd_dkdv', code: dkdvSrc };
+
+
+export interface AttentionOptions {
+  /** [B, Tk] f32: 1 = attend, 0 = padding (BERT attention_mask). */
+  mask?: Tensor | null;
+  /** Score scale (default 1 / sqrt(Dh)). */
+  scale?: number;
+  /** Query i sees keys j <= i (top-left aligned, as torch scaled_dot_product_attention is_causal). */
+  causal?: boolean;
+}
+
+interface Geometry {
+  B: number;
+  H: number;
+  Tq: number;
+  Tk: number;
+  Dh: number;
+  params: ParamValue[];
+}
+
+const fmt = (t: Tensor) => `[${t.shape.join(', ')}]`;
+const sameShape = (a: Tensor, b: Tensor) => a.rank === b.rank && a.shape.every((d, i) => d === b.shape[i]);
+
+function geometry(op: string, q: Tensor, k: Tensor, v: Tensor, o: AttentionOptions): Geometry {
+  for (const [n, t] of [['q', q], ['k', k], ['v', v]] as const) {
+    if (t.dtype !== 'f32' || t.rank !== 4) throw new ShapeError(`${op}: ${n} must be f32 [B, H, T, Dh], got ${t.dtype} ${fmt(t)} (q ${fmt(q)}, k ${fmt(k)})`);
+  }
+  const [B, H, Tq, Dh] = q.shape as [number, number, number, number];
+  const Tk = k.shape[2]!;
+  if (k.shape[0] !== B || k.shape[1] !== H || k.shape[3] !== Dh) throw new ShapeError(`${op}: k ${fmt(k)} does not fit q ${fmt(q)}`);
+  if (!sameShape(k, v)) throw new ShapeError(`${op}: v ${fmt(v)} must match k ${fmt(k)}`);
+  const m = o.mask ?? null;
+  if (m && (m.dtype !== 'f32' || m.rank !== 2 || m.shape[0] !== B || m.shape[1] !== Tk)) {
+    throw new ShapeError(`${op}: mask must be f32 [${B}, ${Tk}] for q ${fmt(q)} and k ${fmt(k)}, got ${m.dtype} ${fmt(m)}`);
+  }
+  const scale = o.scale ?? 1 / Math.sqrt(Dh);
+  return { B, H, Tq, Tk, Dh, params: [B * H, H, Tq, Tk, Dh, f32(scale), o.causal ? 1 : 0, m ? 1 : 0] };
+}
+
+/** Rows per workgroup (16, 32 or 64) and the grid: x = row blocks, y/z = B·H. */
+function launch(rt: Runtime, rows: number, bh: number): { wg: number; workgroups: [number, number, number] } {
+  const wg = rows <= 16 ? 16 : rows <= 32 ? 32 : 64;
+  const maxWg = rt.limits.maxComputeWorkgroupsPerDimension;
+  const x = Math.ceil(rows / wg);
+  if (x > maxWg) throw new ShapeError(`attention: ${rows} rows need ${x} workgroups, over the limit ${maxWg}`);
+  const y = Math.min(bh, maxWg);
+  return { wg, workgroups: [x, y, Math.ceil(bh / y)] };
+}
+
+/**
+ * Scaled dot-product attention. q [B, H, Tq, Dh], k/v [B, H, Tk, Dh] -> out [B, H, Tq, Dh] and
+ * lse [B, H, Tq], the logsumexp of the masked, scaled scores (kept for attentionBackward).
+ * A query row that sees no key (all padding, or causal with its prefix padded) outputs 0, lse -inf.
+ */
+export function attention(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOptions = {}): { out: Tensor; lse: Tensor } {
+  const g = geometry('attention', q, k, v, opts);
+  const rt = q.rt;
+  if (g.Tk === 0 && q.size > 0) throw new ShapeError(`attention: k ${fmt(k)} has no keys for q ${fmt(q)}`);
+  const out = Tensor.empty(rt, q.shape, 'f32');
+  const lse = Tensor.empty(rt, [g.B, g.H, g.Tq], 'f32');
+  if (q.size === 0) return { out, lse };
+  const l = launch(rt, g.Tq, g.B * g.H);
+  rt.dispatch(K_FWD, {
+    buffers: [q, k, v, opts.mask ?? q, out, lse],
+    params: g.params,
+    constants: { WG: l.wg },
+    workgroups: l.workgroups,
+  });
+  return { out, lse };
+}
+
+/**
+ * Gradients of attention for upstream dOut [B, H, Tq, Dh], given the forward's out and lse and the same
+ * options. Three kernels: (lse, rowsum(dOut·out)) per query row, dq per query row, dk/dv per key row; probabilities are
+ * recomputed from lse, nothing T×T is stored. Deterministic (no atomics).
+ */
+export function attentionBackward(
+  dOut: Tensor,
+  q: Tensor,
+  k: Tensor,
+  v: Tensor,
+  out: Tensor,
+  lse: Tensor,
+  opts: AttentionOptions = {},
+): { dq: Tensor; dk: Tensor; dv: Tensor } {
+  const op = 'attentionBackward';
+  const g = geometry(op, q, k, v, opts);
+  for (const [n, t] of [['dOut', dOut], ['out', out]] as const) {
+    if (t.dtype !== 'f32' || !sameShape(t, q)) throw new ShapeError(`${op}: ${n} ${fmt(t)} (${t.dtype}) must match q ${fmt(q)}`);
+  }
+  if (lse.dtype !== 'f32' || lse.size !== g.B * g.H * g.Tq) throw new ShapeError(`${op}: lse ${fmt(lse)} must be f32 [${g.B}, ${g.H}, ${g.Tq}] for q ${fmt(q)}`);
+  const rt = q.rt;
+  const dq = Tensor.empty(rt, q.shape, 'f32');
+  const dk = Tensor.empty(rt, k.shape, 'f32');
+  const dv = Tensor.empty(rt, v.shape, 'f32');
+  if (q.size === 0 || k.size === 0) {
+    for (const t of [dq, dk, dv]) if (t.size) rt.commandEncoder().clearBuffer(t.buffer, t.byteOffset, 4 * t.size);
+    return { dq, dk, dv };
+  }
+  const mask = opts.mask ?? q;
+  const rows = g.B * g.H * g.Tq;
+  const stats = Tensor.empty(rt, [rows, 2], 'f32');
+  rt.dispatch(K_PREP, {
+    buffers: [out, dOut, lse, stats],
+    params: [rows, g.Dh],
+    constants: { WG: 64 },
+    workgroups: grid1d(rows, 64, rt.limits.maxComputeWorkgroupsPerDimension),
+  });
+  const lq = launch(rt, g.Tq, g.B * g.H);
+  rt.dispatch(K_DQ, {
+    buffers: [q, k, v, mask, dOut, stats, dq],
+    params: g.params,
+    constants: { WG: lq.wg },
+    workgroups: lq.workgroups,
+  });
+  const lk = launch(rt, g.Tk, g.B * g.H);
+  rt.dispatch(K_DKDV, {
+    buffers: [q, k, v, mask, dOut, stats, dk, dv],
+    params: g.params,
+    constants: { WG: lk.wg },
+    workgroups: lk.workgroups,
+  });
+  stats.dispose();
+  return { dq, dk, dv };
+}

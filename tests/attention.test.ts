@@ -185,11 +185,13 @@ describe('attention on the GPU', () => {
     const k5 = Tensor.from(r, randArray(2 * 5 * 4, 1), [1, 2, 5, 4]);
     const kBadD = Tensor.from(r, randArray(2 * 3 * 8, 1), [1, 2, 3, 8]);
     const m = Tensor.from(r, [1, 1, 1], [1, 3]);
+    const big = Tensor.from(r, new Float32Array(1025), [1, 1, 1, 1025]);
     expect(() => attention(q, kBadD, kBadD)).toThrow(ShapeError);
     expect(() => attention(q, k5, k5, { mask: m })).toThrow(/mask/);
     expect(() => attention(q.reshape([2, 3, 4]), q, q)).toThrow(/\[B, H, T, Dh\]/);
+    expect(() => attention(big, big, big)).toThrow(/head dim/);
     const f = attention(q, k5, k5);
     expect(() => attentionBackward(q, q, k5, k5, f.out, k5, {})).toThrow(/lse/);
-    for (const t of [q, k5, kBadD, m, f.out, f.lse]) t.dispose();
+    for (const t of [q, k5, kBadD, m, big, f.out, f.lse]) t.dispose();
   });
 });

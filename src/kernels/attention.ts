@@ -10,6 +10,12 @@ import type { Runtime } from '../runtime/runtime.js';
 import { Tensor } from '../tensor.js';
 import { grid1d } from './grid.js';
 
+/**
+ * Largest head dim accepted. The kernels keep no head-sized state in registers (the output rows are
+ * the accumulators), so this is a sanity bound, not a register limit.
+ */
+export const ATTENTION_MAX_HEAD_DIM = 1024;
+
 const K_FWD = { name: 'attention_fwd', code: fwdSrc };
 const K_PREP = { name: 'attention_bwd_prep', code: prepSrc };
 const K_DQ = { name: 'attention_bwd_dq', code: dqSrc };
@@ -45,6 +51,7 @@ function geometry(op: string, q: Tensor, k: Tensor, v: Tensor, o: AttentionOptio
   const Tk = k.shape[2]!;
   if (k.shape[0] !== B || k.shape[1] !== H || k.shape[3] !== Dh) throw new ShapeError(`${op}: k ${fmt(k)} does not fit q ${fmt(q)}`);
   if (!sameShape(k, v)) throw new ShapeError(`${op}: v ${fmt(v)} must match k ${fmt(k)}`);
+  if (Dh < 1 || Dh > ATTENTION_MAX_HEAD_DIM) throw new ShapeError(`${op}: head dim ${Dh} of q ${fmt(q)} must be in [1, ${ATTENTION_MAX_HEAD_DIM}]`);
   const m = o.mask ?? null;
   if (m && (m.dtype !== 'f32' || m.rank !== 2 || m.shape[0] !== B || m.shape[1] !== Tk)) {
     throw new ShapeError(`${op}: mask must be f32 [${B}, ${Tk}] for q ${fmt(q)} and k ${fmt(k)}, got ${m.dtype} ${fmt(m)}`);

@@ -1,7 +1,11 @@
 // `graft bench <op>`: registers the benchmark subcommands (one module per op family).
 import type { Command } from 'commander';
+import { registerMatmulBench } from './bench-matmul.js';
+import { registerConv2dBench } from './bench-conv2d.js';
 
 export function registerBench(program: Command): Command {
   const bench = program.command('bench').description('measure kernel and training throughput on this adapter');
+  registerMatmulBench(bench);
+  registerConv2dBench(bench);
   return bench;
 }

@@ -1,18 +1,17 @@
 // Fused log-softmax + NLL (+ label smoothing) with its gradient, one pass per row:
 // logits [B, C], targets [B] i32 -> rowLoss [B] (0 for ignored rows, NaN for targets outside [0, C)),
-// and when GRAD: dlogits [B, C] = (softmax - (1-eps) onehot - eps/C) * scale, scale = 1/count for the
+// and when grad != 0: dlogits [B, C] = (softmax - (1-eps) onehot - eps/C) * scale, scale = 1/count for the
 // mean (count = non-ignored targets, counted here by every workgroup: integers, so exact) or 1.
 // T threads share a row (online max/sum, tree reduction in workgroup memory when T > 1).
-struct Params { B: u32, C: u32, ignore: i32, eps: f32, mean: u32 }
+struct Params { B: u32, C: u32, ignore: i32, eps: f32, mean: u32, grad: u32 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> logits: array<f32>;
 @group(0) @binding(2) var<storage, read> targets: array<i32>;
 @group(0) @binding(3) var<storage, read_write> rowLoss: array<f32>;
-@group(0) @binding(4) var<storage, read_write> dlogits: array<f32>;  // unwritten when !GRAD
+@group(0) @binding(4) var<storage, read_write> dlogits: array<f32>;  // unwritten when grad == 0
 
 override WG: u32 = 256u;
 override T: u32 = 1u;
-override GRAD: bool = true;
 
 const LOWEST: f32 = -3.0e38;
 
@@ -52,7 +51,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
 
   // Non-ignored targets over the whole batch (only the mean gradient needs it).
   var scale = 1.0;
-  if (GRAD && p.mean != 0u) {
+  if (p.grad != 0u && p.mean != 0u) {
     var c = 0u;
     for (var b = lid; b < p.B; b += WG) { c += select(1u, 0u, targets[b] == p.ignore); }
     atomicAdd(&wgCount, c);
@@ -86,7 +85,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
     }
     rowLoss[row] = loss;
   }
-  if (GRAD) {
+  if (p.grad != 0u) {
     let off = p.eps / C;
     for (var j = lane; j < p.C; j += T) {
       var g = 0.0;

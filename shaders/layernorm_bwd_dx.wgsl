@@ -1,18 +1,17 @@
 // Layer norm backward, input gradient: x, dy [rows, D], mean/rstd [rows], w [D] -> dx [rows, D].
 // g = dy * w, xhat = (x - mean) * rstd, dx = rstd * (g - mean(g) - xhat * mean(g * xhat)).
 // T threads share a row (tree reduction when T > 1); WG / T rows per workgroup.
-struct Params { rows: u32, D: u32 }
+struct Params { rows: u32, D: u32, hasW: u32 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> dy: array<f32>;
 @group(0) @binding(2) var<storage, read> x: array<f32>;
 @group(0) @binding(3) var<storage, read> mean: array<f32>;
 @group(0) @binding(4) var<storage, read> rstd: array<f32>;
-@group(0) @binding(5) var<storage, read> w: array<f32>;   // unread when !HAS_W
+@group(0) @binding(5) var<storage, read> w: array<f32>;   // unread when hasW == 0
 @group(0) @binding(6) var<storage, read_write> dx: array<f32>;
 
 override WG: u32 = 256u;
 override T: u32 = 1u;
-override HAS_W: bool = true;
 
 var<workgroup> red: array<vec2f, WG>;
 
@@ -44,14 +43,14 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
   var acc = vec2f(0.0);
   for (var j = lane; j < n; j += T) {
     var g = dy[base + j];
-    if (HAS_W) { g = g * w[j]; }
+    if (p.hasW != 0u) { g = g * w[j]; }
     acc += vec2f(g, g * (x[base + j] - m) * rs);
   }
   let sums = rowSum2(acc, lid, lane) / f32(p.D);
 
   for (var j = lane; j < n; j += T) {
     var g = dy[base + j];
-    if (HAS_W) { g = g * w[j]; }
+    if (p.hasW != 0u) { g = g * w[j]; }
     let xh = (x[base + j] - m) * rs;
     dx[base + j] = rs * (g - sums.x - xh * sums.y);
   }

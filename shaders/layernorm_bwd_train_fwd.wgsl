@@ -1,19 +1,17 @@
 // Layer norm training forward over the last dim: x [rows, D] -> y [rows, D], mean [rows], rstd [rows]
 // (saved for layernorm backward). y = (x - mean) * rstd * w + b, rstd = 1 / sqrt(var + eps), two-pass
 // variance. T threads share a row (tree reduction in workgroup memory when T > 1); WG / T rows per workgroup.
-struct Params { rows: u32, D: u32, eps: f32 }
+struct Params { rows: u32, D: u32, eps: f32, hasW: u32, hasB: u32 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(2) var<storage, read> w: array<f32>;   // [D], unread when !HAS_W
-@group(0) @binding(3) var<storage, read> b: array<f32>;   // [D], unread when !HAS_B
+@group(0) @binding(2) var<storage, read> w: array<f32>;   // [D], unread when hasW == 0
+@group(0) @binding(3) var<storage, read> b: array<f32>;   // [D], unread when hasB == 0
 @group(0) @binding(4) var<storage, read_write> y: array<f32>;
 @group(0) @binding(5) var<storage, read_write> mean: array<f32>;
 @group(0) @binding(6) var<storage, read_write> rstd: array<f32>;
 
 override WG: u32 = 256u;
 override T: u32 = 1u;
-override HAS_W: bool = true;
-override HAS_B: bool = true;
 
 var<workgroup> red: array<f32, WG>;
 
@@ -51,8 +49,8 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
 
   for (var j = lane; j < n; j += T) {
     var v = (x[base + j] - m) * rs;
-    if (HAS_W) { v = v * w[j]; }
-    if (HAS_B) { v = v + b[j]; }
+    if (p.hasW != 0u) { v = v * w[j]; }
+    if (p.hasB != 0u) { v = v + b[j]; }
     y[base + j] = v;
   }
   if (live && lane == 0u) {

@@ -1,7 +1,7 @@
 // Softmax / log-softmax backward along one axis of [outer, D, inner] (row r = (o, i), stride inner).
 // softmax (y = p): dx = y * (dy - sum(dy * y)); log-softmax (y = log p): dx = dy - exp(y) * sum(dy).
 // T threads share a row (tree reduction when T > 1); WG / T rows per workgroup.
-struct Params { rows: u32, D: u32, inner: u32 }
+struct Params { rows: u32, D: u32, inner: u32, log: u32 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> y: array<f32>;
 @group(0) @binding(2) var<storage, read> dy: array<f32>;
@@ -9,7 +9,6 @@ struct Params { rows: u32, D: u32, inner: u32 }
 
 override WG: u32 = 256u;
 override T: u32 = 1u;
-override LOG: bool = false;
 
 var<workgroup> red: array<f32, WG>;
 
@@ -39,12 +38,12 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
   var s = 0.0;
   for (var j = lane; j < n; j += T) {
     let k = base + j * st;
-    if (LOG) { s += dy[k]; } else { s += dy[k] * y[k]; }
+    if (p.log != 0u) { s += dy[k]; } else { s += dy[k] * y[k]; }
   }
   s = rowSum(s, lid, lane);
 
   for (var j = lane; j < n; j += T) {
     let k = base + j * st;
-    if (LOG) { dx[k] = dy[k] - exp(y[k]) * s; } else { dx[k] = y[k] * (dy[k] - s); }
+    if (p.log != 0u) { dx[k] = dy[k] - exp(y[k]) * s; } else { dx[k] = y[k] * (dy[k] - s); }
   }
 }

@@ -54,6 +54,7 @@ describe('layer norm on the GPU', () => {
     [1000, 3],
     [1, 768],
     [33, 17],
+    [2, 4099],
   ];
 
   it('training forward: y, mean, rstd for every affine variant', async () => {

@@ -63,8 +63,8 @@ export function crossEntropy(
     const scratch = dlogits ? null : Tensor.empty(rt, [1], 'f32');
     rt.dispatch(K_CE, {
       buffers: [logits, targets, rowLoss, dlogits ?? scratch!],
-      params: [B, C, i32(ignore), f32(eps), mean ? 1 : 0],
-      constants: { WG: plan.wg, T: plan.t, GRAD: grad },
+      params: [B, C, i32(ignore), f32(eps), mean ? 1 : 0, grad ? 1 : 0],
+      constants: { WG: plan.wg, T: plan.t },
       workgroups: plan.workgroups,
     });
     scratch?.dispose();

@@ -26,16 +26,18 @@ export interface RowLaunch {
   workgroups: [number, number];
 }
 
-const pow2ceil = (n: number): number => 2 ** Math.ceil(Math.log2(Math.max(1, n)));
-
 /**
- * Launch for `rows` rows of `d` elements: about 32 elements per thread, and more threads per row
- * while fewer than 16384 threads would run (a real GPU needs them; a CPU adapter does not mind).
+ * Launch for `rows` rows of `d` elements. Threads per row come from {1, 32, 256} only, so each row
+ * kernel has at most three pipelines (a CPU driver spends seconds compiling each): 1 for rows of at
+ * most 32, 32 up to 2048, else 256; then the next size up while fewer than 16384 threads would run
+ * and each thread keeps at least 4 elements (a real GPU needs the threads; a CPU adapter does not mind).
  */
 export function planRowLaunch(rt: Runtime, rows: number, d: number, force?: { t?: number }): RowLaunch {
   const wg = Math.min(256, rt.limits.maxComputeInvocationsPerWorkgroup, rt.limits.maxComputeWorkgroupSizeX);
-  let t = force?.t ?? pow2ceil(Math.ceil(d / 32));
-  if (force?.t === undefined) while (rows * t < 16384 && t * 4 <= d) t *= 2;
+  let t = force?.t ?? (d <= 32 ? 1 : d <= 2048 ? 32 : 256);
+  if (force?.t === undefined) {
+    while (t < 256 && rows * t < 16384 && (t === 1 ? 32 : 256) * 4 <= d) t = t === 1 ? 32 : 256;
+  }
   t = Math.min(t, wg);
   return { wg, t, workgroups: grid1d(rows * t, wg, rt.limits.maxComputeWorkgroupsPerDimension) };
 }
@@ -70,8 +72,8 @@ export function layerNormTrain(x: Tensor, weight: Tensor | null, bias: Tensor | 
   const plan = planRowLaunch(rt, rows, D);
   rt.dispatch(K_FWD, {
     buffers: [x, weight ?? x, bias ?? x, y, mean, rstd],
-    params: [rows, D, f32(eps)],
-    constants: { WG: plan.wg, T: plan.t, HAS_W: weight !== null, HAS_B: bias !== null },
+    params: [rows, D, f32(eps), weight ? 1 : 0, bias ? 1 : 0],
+    constants: { WG: plan.wg, T: plan.t },
     workgroups: plan.workgroups,
   });
   return { y, mean, rstd };
@@ -113,8 +115,8 @@ export function layerNormBackward(
   const plan = planRowLaunch(rt, rows, D);
   rt.dispatch(K_DX, {
     buffers: [dy, x, mean, rstd, weight ?? x, dx],
-    params: [rows, D],
-    constants: { WG: plan.wg, T: plan.t, HAS_W: hasW },
+    params: [rows, D, hasW ? 1 : 0],
+    constants: { WG: plan.wg, T: plan.t },
     workgroups: plan.workgroups,
   });
 
@@ -132,15 +134,15 @@ export function layerNormBackward(
   const pb = single ? dbias : Tensor.empty(rt, [chunks, D], 'f32');
   rt.dispatch(K_PARTIAL, {
     buffers: [dy, x, mean, rstd, pw, pb],
-    params: [rows, D, R],
-    constants: { WG: 64, HAS_W: hasW },
+    params: [rows, D, R, hasW ? 1 : 0],
+    constants: { WG: 64 },
     workgroups: [colGroups, chunks],
   });
   if (!single) {
     rt.dispatch(K_REDUCE, {
       buffers: [pw, pb, dweight ?? dummy!, dbias],
-      params: [D, chunks],
-      constants: { WG: 64, HAS_W: hasW },
+      params: [D, chunks, hasW ? 1 : 0],
+      constants: { WG: 64 },
       workgroups: grid1d(D, 64, maxWg),
     });
     pw.dispose();
@@ -165,8 +167,8 @@ function softmaxBwd(op: string, y: Tensor, dy: Tensor, axis: number, log: boolea
   const plan = planRowLaunch(y.rt, rows, D);
   y.rt.dispatch(K_SM, {
     buffers: [y, dy, dx],
-    params: [rows, D, inner],
-    constants: { WG: plan.wg, T: plan.t, LOG: log },
+    params: [rows, D, inner, log ? 1 : 0],
+    constants: { WG: plan.wg, T: plan.t },
     workgroups: plan.workgroups,
   });
   return dx;

@@ -1,0 +1,52 @@
+// `graft bench train-step`: median time and samples/s of a full training step (MLP or SmallCNN), with dispatches, submits and peak pool memory per step.
+import type { Command } from 'commander';
+import { GraftError } from '../runtime/errors.js';
+import { Runtime } from '../runtime/runtime.js';
+import { TRAIN_STEP_MODELS, benchTrainStep, formatTrainStep, type TrainStepModel, type TrainStepResult } from '../bench/train-step.js';
+import { printJson } from '../bench/report.js';
+import { nonNegInt, posInt } from './errors.js';
+import { startProgress } from './progress.js';
+
+export interface TrainStepFlags {
+  model: TrainStepModel;
+  batch: number;
+  steps: number;
+  warmup: number;
+  json?: boolean;
+}
+
+export function parseTrainModel(v: string): TrainStepModel {
+  const m = TRAIN_STEP_MODELS.find((k) => k === v);
+  if (!m) throw new GraftError(`--model must be ${TRAIN_STEP_MODELS.join(' or ')}, got '${v}'`);
+  return m;
+}
+
+export function registerTrainStepBench(bench: Command): Command {
+  return bench
+    .command('train-step')
+    .description('time full training steps (forward, cross-entropy, backward, clip, AdamW, lr schedule) and print the median step time and samples/s')
+    .option('--model <name>', `model: ${TRAIN_STEP_MODELS.join(' | ')}`, parseTrainModel, 'mlp')
+    .option('--batch <B>', 'samples per step', posInt('--batch'), 32)
+    .option('--steps <N>', 'timed steps; the median is reported', posInt('--steps'), 20)
+    .option('--warmup <W>', 'untimed steps first (pipeline compiles, pool warm-up)', nonNegInt('--warmup'), 3)
+    .option('--json', 'print one JSON object on stdout')
+    .action(async (flags: TrainStepFlags) => {
+      await benchTrainStepCommand(flags);
+    });
+}
+
+/** Run the benchmark on a fresh runtime (or `rt`) and print the result; returns it. */
+export async function benchTrainStepCommand(f: TrainStepFlags, rt?: Runtime): Promise<TrainStepResult> {
+  const own = rt ?? (await Runtime.create());
+  const bar = startProgress(`train-step ${f.model} batch ${f.batch}`, { total: f.warmup + f.steps, unit: 'steps', json: f.json });
+  let r: TrainStepResult;
+  try {
+    r = await benchTrainStep(own, { model: f.model, batch: f.batch, steps: f.steps, warmup: f.warmup, onProgress: (done, total) => bar.update(done, total) });
+  } finally {
+    bar.stop();
+    if (!rt) own.destroy();
+  }
+  if (f.json) printJson(r);
+  else for (const l of formatTrainStep(r)) console.log(l);
+  return r;
+}

@@ -197,6 +197,8 @@ export class BertDenseResidual extends Module {
   dense: Linear;
   LayerNorm: LayerNorm;
   dropout: Dropout;
+  /** Optional module applied to dropout(dense(x)) before the residual + LayerNorm (bottleneck adapters, src/peft/adapters.ts). */
+  adapter: (Module & { forward(h: Tensor): Tensor }) | null = null;
 
   constructor(rt: Runtime, inFeatures: number, config: BertConfig, o: BertBuildOptions = {}) {
     super();
@@ -207,7 +209,12 @@ export class BertDenseResidual extends Module {
 
   /** x [B, T, in], input [B, T, H] -> [B, T, H]. */
   forward(x: Tensor, input: Tensor): Tensor {
-    const d = dropFree(this.dropout, this.dense.forward(x));
+    let d = dropFree(this.dropout, this.dense.forward(x));
+    if (this.adapter) {
+      const a = this.adapter.forward(d);
+      d.dispose();
+      d = a;
+    }
     const y = addLayerNorm(d, input, this.LayerNorm);
     d.dispose();
     return y;

@@ -1,21 +1,23 @@
-// Fused scaled-dot-product attention forward: q [BH, Tq, DH], k/v [BH, Tk, DH], mask [B, Tk] (0 = padding)
-// -> out [BH, Tq, DH], lse [BH, Tq] (logsumexp of the masked, scaled scores; -inf for a fully masked row,
+// Fused scaled-dot-product attention forward: q [BH, Tq, D4], k/v [BH, Tk, D4] (vec4: head dim 4·D4, the
+// wrapper zero-pads other head dims), mask [B, Tk] (0 = padding)
+// -> out [BH, Tq, D4], lse [BH, Tq] (logsumexp of the masked, scaled scores; -inf for a fully masked row,
 // whose output is 0). One invocation per query row, one kernel: for each block of BK keys, scores ->
 // mask -> online-softmax rescale -> out_row = out_row * alpha + sum_u p_u v_u. The output row is the
 // running accumulator (per-invocation state is BK scores, not a head row: small code and register use on
 // every adapter). No T x T matrix. causal: key j visible to query i iff j <= i (top-left, as torch SDPA).
 // Loop bounds are workgroup-uniform (k/v addresses uniform across lanes), per-lane masking uses select.
-struct Params { BH: u32, H: u32, Tq: u32, Tk: u32, DH: u32, scale: f32, causal: u32, hasMask: u32 }
+// vec4 loads along the head dim: about 2x faster than scalar loads on lavapipe.
+struct Params { BH: u32, H: u32, Tq: u32, Tk: u32, D4: u32, scale: f32, causal: u32, hasMask: u32 }
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> q: array<f32>;
-@group(0) @binding(2) var<storage, read> k: array<f32>;
-@group(0) @binding(3) var<storage, read> v: array<f32>;
+@group(0) @binding(1) var<storage, read> q: array<vec4f>;
+@group(0) @binding(2) var<storage, read> k: array<vec4f>;
+@group(0) @binding(3) var<storage, read> v: array<vec4f>;
 @group(0) @binding(4) var<storage, read> mask: array<f32>;   // unread when hasMask == 0
-@group(0) @binding(5) var<storage, read_write> out: array<f32>;
+@group(0) @binding(5) var<storage, read_write> out: array<vec4f>;
 @group(0) @binding(6) var<storage, read_write> lse: array<f32>;
 
 override WG: u32 = 64u;   // query rows per workgroup
-const BK: u32 = 4u;       // keys per block (4 measured best on lavapipe for compile time and speed)
+const BK: u32 = 8u;       // keys per block: 8 measured best on lavapipe (larger: spills, 10x compile time)
 const LOWEST: f32 = -3.0e38;
 
 @compute @workgroup_size(WG)
@@ -24,10 +26,11 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
   let bh = wid.y + wid.z * nwg.y;
   if (bh >= p.BH) { return; }
   let b = bh / p.H;
-  let DH = p.DH;
+  let D4 = p.D4;
   let i = wid.x * WG + lid;
   let live = i < p.Tq;
-  let qo = (bh * p.Tq + min(i, p.Tq - 1u)) * DH;
+  let qrow = bh * p.Tq + min(i, p.Tq - 1u);
+  let qo = qrow * D4;
   let kb = bh * p.Tk;
   var m = LOWEST;   // running max of visible scores
   var l = 0.0;      // running sum of exp(score - m)
@@ -38,9 +41,9 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
     // Reset explicitly: a var declared inside the loop body was observed NOT to be re-zeroed per
     // iteration (Dawn + lavapipe), although WGSL requires it.
     for (var u = 0u; u < BK; u++) { s[u] = 0.0; }
-    for (var d = 0u; d < DH; d++) {
+    for (var d = 0u; d < D4; d++) {
       let qd = q[qo + d];
-      for (var u = 0u; u < BK; u++) { s[u] += qd * k[(kb + min(j0 + u, p.Tk - 1u)) * DH + d]; }
+      for (var u = 0u; u < BK; u++) { s[u] += dot(qd, k[(kb + min(j0 + u, p.Tk - 1u)) * D4 + d]); }
     }
     var bm = LOWEST;
     for (var u = 0u; u < BK; u++) {
@@ -60,16 +63,16 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
     }
     l = l * alpha + ps;
     m = mn;
-    for (var d = 0u; d < DH; d++) {
-      var o = 0.0;
+    for (var d = 0u; d < D4; d++) {
+      var o = vec4f(0.0);
       if (j0 != 0u) { o = out[qo + d] * alpha; }
-      for (var u = 0u; u < BK; u++) { o += pw[u] * v[(kb + min(j0 + u, p.Tk - 1u)) * DH + d]; }
+      for (var u = 0u; u < BK; u++) { o += pw[u] * v[(kb + min(j0 + u, p.Tk - 1u)) * D4 + d]; }
       if (live) { out[qo + d] = o; }
     }
   }
   if (!live) { return; }
   let inv = select(0.0, 1.0 / l, l > 0.0);
-  for (var d = 0u; d < DH; d++) { out[qo + d] *= inv; }
+  for (var d = 0u; d < D4; d++) { out[qo + d] *= inv; }
   let ninfBits = 0xff800000u;   // -inf, built at run time (a constant infinity is a WGSL error)
-  lse[qo / DH] = select(bitcast<f32>(ninfBits), m + log(l), l > 0.0);
+  lse[qrow] = select(bitcast<f32>(ninfBits), m + log(l), l > 0.0);
 }

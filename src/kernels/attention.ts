@@ -1,9 +1,11 @@
 // Scaled dot-product attention for training: one fused forward kernel (online softmax, saves lse) and a
-// two-kernel flash-style backward that recomputes probabilities from lse (shaders/attention_*.wgsl).
+// flash-style backward that recomputes probabilities from lse (shaders/attention_*.wgsl). The kernels read
+// the head dim as vec4; other head dims are zero-padded to a multiple of 4 (and gradients cropped back).
 import fwdSrc from '../../shaders/attention_fwd.wgsl';
 import prepSrc from '../../shaders/attention_bwd_prep.wgsl';
 import dqSrc from '../../shaders/attention_bwd_dq.wgsl';
 import dkdvSrc from '../../shaders/attention_bwd_dkdv.wgsl';
+import repackSrc from '../../shaders/attention_repack.wgsl';
 import { ShapeError } from '../runtime/errors.js';
 import { f32, type ParamValue } from '../runtime/params.js';
 import type { Runtime } from '../runtime/runtime.js';
@@ -20,6 +22,7 @@ const K_FWD = { name: 'attention_fwd', code: fwdSrc };
 const K_PREP = { name: 'attention_bwd_prep', code: prepSrc };
 const K_DQ = { name: 'attention_bwd_dq', code: dqSrc };
 const K_DKDV = { name: 'attention_bwd_dkdv', code: dkdvSrc };
+const K_REPACK = { name: 'attention_repack', code: repackSrc };
 
 
 export interface AttentionOptions {
@@ -37,6 +40,8 @@ interface Geometry {
   Tq: number;
   Tk: number;
   Dh: number;
+  /** Head dim rounded up to a multiple of 4 (the kernels' vec4 width × 4). */
+  Dp: number;
   params: ParamValue[];
 }
 
@@ -57,12 +62,31 @@ function geometry(op: string, q: Tensor, k: Tensor, v: Tensor, o: AttentionOptio
     throw new ShapeError(`${op}: mask must be f32 [${B}, ${Tk}] for q ${fmt(q)} and k ${fmt(k)}, got ${m.dtype} ${fmt(m)}`);
   }
   const scale = o.scale ?? 1 / Math.sqrt(Dh);
-  return { B, H, Tq, Tk, Dh, params: [B * H, H, Tq, Tk, Dh, f32(scale), o.causal ? 1 : 0, m ? 1 : 0] };
+  const Dp = 4 * Math.ceil(Dh / 4);
+  return { B, H, Tq, Tk, Dh, Dp, params: [B * H, H, Tq, Tk, Dp / 4, f32(scale), o.causal ? 1 : 0, m ? 1 : 0] };
 }
 
-/** Rows per workgroup (16, 32 or 64) and the grid: x = row blocks, y/z = B·H. */
+/** Copy t [..., a] into a new tensor [..., b] (zero-filled or cropped columns). */
+function repack(t: Tensor, b: number): Tensor {
+  const rt = t.rt;
+  const a = t.shape[t.rank - 1]!;
+  const rows = a === 0 ? 0 : t.size / a;
+  const out = Tensor.empty(rt, [...t.shape.slice(0, -1), b], 'f32');
+  rt.dispatch(K_REPACK, {
+    buffers: [t, out],
+    params: [rows, a, b],
+    constants: { WG: 256 },
+    workgroups: grid1d(rows * b, 256, rt.limits.maxComputeWorkgroupsPerDimension),
+  });
+  return out;
+}
+
+/**
+ * 64 rows per workgroup for every shape (one pipeline per kernel: a CPU driver takes seconds to compile
+ * each) and the grid: x = row blocks, y/z = B·H.
+ */
 function launch(rt: Runtime, rows: number, bh: number): { wg: number; workgroups: [number, number, number] } {
-  const wg = rows <= 16 ? 16 : rows <= 32 ? 32 : 64;
+  const wg = 64;
   const maxWg = rt.limits.maxComputeWorkgroupsPerDimension;
   const x = Math.ceil(rows / wg);
   if (x > maxWg) throw new ShapeError(`attention: ${rows} rows need ${x} workgroups, over the limit ${maxWg}`);
@@ -79,16 +103,21 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOption
   const g = geometry('attention', q, k, v, opts);
   const rt = q.rt;
   if (g.Tk === 0 && q.size > 0) throw new ShapeError(`attention: k ${fmt(k)} has no keys for q ${fmt(q)}`);
-  const out = Tensor.empty(rt, q.shape, 'f32');
   const lse = Tensor.empty(rt, [g.B, g.H, g.Tq], 'f32');
-  if (q.size === 0) return { out, lse };
+  if (q.size === 0) return { out: Tensor.empty(rt, q.shape, 'f32'), lse };
+  const pad = g.Dp !== g.Dh;
+  const [qp, kp, vp] = pad ? [repack(q, g.Dp), repack(k, g.Dp), repack(v, g.Dp)] : [q, k, v];
+  const outp = Tensor.empty(rt, qp.shape, 'f32');
   const l = launch(rt, g.Tq, g.B * g.H);
   rt.dispatch(K_FWD, {
-    buffers: [q, k, v, opts.mask ?? q, out, lse],
+    buffers: [qp, kp, vp, opts.mask ?? q, outp, lse],
     params: g.params,
     constants: { WG: l.wg },
     workgroups: l.workgroups,
   });
+  if (!pad) return { out: outp, lse };
+  const out = repack(outp, g.Dh);
+  for (const t of [qp, kp, vp, outp]) t.dispose();
   return { out, lse };
 }
 
@@ -113,36 +142,42 @@ export function attentionBackward(
   }
   if (lse.dtype !== 'f32' || lse.size !== g.B * g.H * g.Tq) throw new ShapeError(`${op}: lse ${fmt(lse)} must be f32 [${g.B}, ${g.H}, ${g.Tq}] for q ${fmt(q)}`);
   const rt = q.rt;
-  const dq = Tensor.empty(rt, q.shape, 'f32');
-  const dk = Tensor.empty(rt, k.shape, 'f32');
-  const dv = Tensor.empty(rt, v.shape, 'f32');
   if (q.size === 0 || k.size === 0) {
-    for (const t of [dq, dk, dv]) if (t.size) rt.commandEncoder().clearBuffer(t.buffer, t.byteOffset, 4 * t.size);
-    return { dq, dk, dv };
+    const z = [Tensor.zeros(rt, q.shape, 'f32'), Tensor.zeros(rt, k.shape, 'f32'), Tensor.zeros(rt, v.shape, 'f32')] as const;
+    return { dq: z[0], dk: z[1], dv: z[2] };
   }
+  const pad = g.Dp !== g.Dh;
+  const ins = pad ? [dOut, q, k, v, out].map((t) => repack(t, g.Dp)) : [dOut, q, k, v, out];
+  const [dOutp, qp, kp, vp, outp] = ins as [Tensor, Tensor, Tensor, Tensor, Tensor];
+  const dq = Tensor.empty(rt, qp.shape, 'f32');
+  const dk = Tensor.empty(rt, kp.shape, 'f32');
+  const dv = Tensor.empty(rt, vp.shape, 'f32');
   const mask = opts.mask ?? q;
   const rows = g.B * g.H * g.Tq;
   const stats = Tensor.empty(rt, [rows, 2], 'f32');
   rt.dispatch(K_PREP, {
-    buffers: [out, dOut, lse, stats],
-    params: [rows, g.Dh],
+    buffers: [outp, dOutp, lse, stats],
+    params: [rows, g.Dp / 4],
     constants: { WG: 64 },
     workgroups: grid1d(rows, 64, rt.limits.maxComputeWorkgroupsPerDimension),
   });
   const lq = launch(rt, g.Tq, g.B * g.H);
   rt.dispatch(K_DQ, {
-    buffers: [q, k, v, mask, dOut, stats, dq],
+    buffers: [qp, kp, vp, mask, dOutp, stats, dq],
     params: g.params,
     constants: { WG: lq.wg },
     workgroups: lq.workgroups,
   });
   const lk = launch(rt, g.Tk, g.B * g.H);
   rt.dispatch(K_DKDV, {
-    buffers: [q, k, v, mask, dOut, stats, dk, dv],
+    buffers: [qp, kp, vp, mask, dOutp, stats, dk, dv],
     params: g.params,
     constants: { WG: lk.wg },
     workgroups: lk.workgroups,
   });
   stats.dispose();
-  return { dq, dk, dv };
+  if (!pad) return { dq, dk, dv };
+  const res = { dq: repack(dq, g.Dh), dk: repack(dk, g.Dh), dv: repack(dv, g.Dh) };
+  for (const t of [...ins, dq, dk, dv]) t.dispose();
+  return res;
 }

@@ -4,6 +4,8 @@ import { describe, expect, it } from 'vitest';
 import { Tensor } from '../src/tensor.js';
 import { crossEntropy, crossEntropyBackwardScale } from '../src/kernels/cross-entropy.js';
 import { ShapeError } from '../src/runtime/errors.js';
+import { planRowLaunch } from '../src/kernels/norm-backward.js';
+import { setRowTuning } from '../src/kernels/rowplan.js';
 import { useRuntime } from './helpers/gpu.js';
 import { expectClose } from './helpers/close.js';
 import { randArray, rng } from './helpers/rand.js';
@@ -84,6 +86,29 @@ describe('cross-entropy on the GPU', () => {
       }
     });
   }
+
+  it('matches the CPU reference under a GPU-shaped row tuning (8 / 64 / 256 threads per row)', async () => {
+    const r = rt();
+    setRowTuning(r, { wg: 256, perThread: 16, minThreads: 65536 });
+    try {
+      const ts = new Set<number>();
+      for (const [B, C] of [[33, 17], [40, 130], [3, 30522]] as const) {
+        ts.add(planRowLaunch(r, B, C).t);
+        const x = randArray(B * C, C, -8, 8);
+        const t = makeTargets(B, C, B, -100);
+        const o = { labelSmoothing: 0.1 };
+        const tx = Tensor.from(r, x, [B, C]);
+        const tt = Tensor.from(r, t, [B], 'i32');
+        const res = crossEntropy(tx, tt, o);
+        expectClose(await res.loss.read(), [crossEntropyRef(x, t, C, o).loss], { atol: 1e-5, rtol: 1e-5 }, `B=${B} C=${C} loss`);
+        expectClose(await res.dlogits!.read(), crossEntropyBackwardRef(x, t, C, o), { atol: 2.5e-7, rtol: 1e-4 }, `B=${B} C=${C} dlogits`);
+        for (const tn of [tx, tt, res.loss, res.dlogits]) tn?.dispose();
+      }
+      expect([...ts].sort((a, c) => a - c)).toEqual([8, 64, 256]);
+    } finally {
+      r.tuning.delete('rows');
+    }
+  });
 
   it('grad: false returns the same loss and no gradient', async () => {
     const B = 17;

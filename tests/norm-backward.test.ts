@@ -3,6 +3,8 @@ import { describe, expect, it } from 'vitest';
 import { Tensor } from '../src/tensor.js';
 import { layerNormBackward, layerNormTrain, logSoftmaxBackward, softmaxBackward } from '../src/kernels/norm-backward.js';
 import { ShapeError } from '../src/runtime/errors.js';
+import { planRowLaunch } from '../src/kernels/norm-backward.js';
+import { setRowTuning } from '../src/kernels/rowplan.js';
 import { useRuntime } from './helpers/gpu.js';
 import { expectClose } from './helpers/close.js';
 import { randArray } from './helpers/rand.js';
@@ -130,6 +132,47 @@ describe('layer norm on the GPU', () => {
     expect(() => layerNormBackward(x, x, m, m, null)).toThrow(/mean/);
     expect(() => layerNormBackward(w, x, m, m, null)).toThrow(/dy/);
     for (const t of [x, w, m]) t.dispose();
+  });
+});
+
+describe('row kernels under a GPU-shaped row tuning (tree reductions, 8 / 64 / 256 threads per row)', () => {
+  it('layer norm forward/backward and softmax backward match the CPU reference', async () => {
+    const r = rt();
+    setRowTuning(r, { wg: 256, perThread: 16, minThreads: 65536 });
+    try {
+      const ts = new Set<number>();
+      for (const [rows, D] of [[33, 17], [17, 128], [67, 768], [3, 3]] as const) {
+        ts.add(planRowLaunch(r, rows, D).t);
+        const x = shifted(rows * D, rows, 2);
+        const w = randArray(D, 3, 0.5, 1.5);
+        const b = randArray(D, 4);
+        const dy = randArray(rows * D, 5);
+        const tx = Tensor.from(r, x, [rows, D]);
+        const tw = Tensor.from(r, w, [D]);
+        const tb = Tensor.from(r, b, [D]);
+        const tdy = Tensor.from(r, dy, [rows, D]);
+        const f = layerNormTrain(tx, tw, tb);
+        const ref = layerNormRef(x, D, w, b, 1e-5);
+        expectClose(await f.y.read(), ref.y, { atol: 2e-5, rtol: 1e-4 }, `LN y [${rows}, ${D}]`);
+        expectClose(await f.rstd.read(), ref.rstd, { atol: 1e-5, rtol: 1e-4 }, `LN rstd [${rows}, ${D}]`);
+        const g = layerNormBackward(tdy, tx, f.mean, f.rstd, tw);
+        const gr = layerNormBackwardRef(dy, x, D, w, 1e-5);
+        expectClose(await g.dx.read(), gr.dx, { atol: 1e-4, rtol: 1e-4 }, `LN dx [${rows}, ${D}]`);
+        expectClose(await g.dweight!.read(), gr.dweight, { atol: 1e-4 * Math.sqrt(rows), rtol: 1e-4 }, `LN dweight [${rows}, ${D}]`);
+        for (const log of [false, true]) {
+          const y = Float32Array.from(softmaxRef(x, [rows, D], -1, log));
+          const ty = Tensor.from(r, y, [rows, D]);
+          const dx = log ? logSoftmaxBackward(ty, tdy) : softmaxBackward(ty, tdy);
+          expectClose(await dx.read(), softmaxBackwardRef(y, dy, [rows, D], -1, log), { atol: 1e-5, rtol: 1e-4 }, `softmax bwd log=${log} [${rows}, ${D}]`);
+          ty.dispose();
+          dx.dispose();
+        }
+        for (const t of [tx, tw, tb, tdy, f.y, f.mean, f.rstd, g.dx, g.dweight, g.dbias]) t?.dispose();
+      }
+      expect([...ts].sort((a, c) => a - c)).toEqual([1, 8, 64, 256]);
+    } finally {
+      r.tuning.delete('rows');
+    }
   });
 });
 

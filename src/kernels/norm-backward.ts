@@ -10,6 +10,7 @@ import { f32 } from '../runtime/params.js';
 import type { Runtime } from '../runtime/runtime.js';
 import { Tensor } from '../tensor.js';
 import { grid1d } from './grid.js';
+import { planRows } from './rowplan.js';
 
 const K_FWD = { name: 'layernorm_bwd_train_fwd', code: trainFwd };
 const K_DX = { name: 'layernorm_bwd_dx', code: dxSrc };
@@ -27,19 +28,14 @@ export interface RowLaunch {
 }
 
 /**
- * Launch for `rows` rows of `d` elements. Threads per row come from {1, 32, 256} only, so each row
- * kernel has at most three pipelines (a CPU driver spends seconds compiling each): 1 for rows of at
- * most 32, 32 up to 2048, else 256; then the next size up while fewer than 16384 threads would run
- * and each thread keeps at least 4 elements (a real GPU needs the threads; a CPU adapter does not mind).
+ * Launch for `rows` rows of `d` elements: the shared per-adapter row tuning (planRows; one thread per
+ * row on lavapipe, more on GPUs after tuneRows), with threads per row rounded up to {1, 8, 64, 256} so
+ * each row kernel has at most four pipelines (a CPU driver spends seconds compiling each).
  */
 export function planRowLaunch(rt: Runtime, rows: number, d: number, force?: { t?: number }): RowLaunch {
-  const wg = Math.min(256, rt.limits.maxComputeInvocationsPerWorkgroup, rt.limits.maxComputeWorkgroupSizeX);
-  let t = force?.t ?? (d <= 32 ? 1 : d <= 2048 ? 32 : 256);
-  if (force?.t === undefined) {
-    while (t < 256 && rows * t < 16384 && (t === 1 ? 32 : 256) * 4 <= d) t = t === 1 ? 32 : 256;
-  }
-  t = Math.min(t, wg);
-  return { wg, t, workgroups: grid1d(rows * t, wg, rt.limits.maxComputeWorkgroupsPerDimension) };
+  const plan = planRows(rt, rows, d, force);
+  const t = force?.t ?? Math.min(plan.wg, [1, 8, 64, 256].find((c) => c >= plan.t) ?? 256);
+  return { wg: plan.wg, t, workgroups: grid1d(rows * t, plan.wg, rt.limits.maxComputeWorkgroupsPerDimension) };
 }
 
 function lastDim(op: string, x: Tensor): { rows: number; D: number } {

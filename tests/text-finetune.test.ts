@@ -12,6 +12,11 @@ import { loadBertForSequenceClassification } from '../src/models/bert-load.js';
 import { BertForMaskedLM } from '../src/models/bert-mlm.js';
 import { pretrainMlm } from '../src/train-text/mlm.js';
 import { classificationMetrics, finetuneText, TEXT_STRATEGIES } from '../src/train-text/classify.js';
+import { writeFileSync } from 'node:fs';
+import { Command } from 'commander';
+import { GraftError } from '../src/runtime/errors.js';
+import { runPretrainMlm } from '../src/cli/pretrain-mlm.js';
+import { registerTextCommands, runFinetuneText } from '../src/cli/finetune-text.js';
 import { useRuntime } from './helpers/gpu.js';
 
 const rt = useRuntime();
@@ -89,5 +94,29 @@ describe('finetuneText', () => {
     expect(counts.prompt).toBe(counts['linear-probe']! + 4 * H);
     expect(counts.adapter).toBeGreaterThan(counts.prompt!);
     expect(counts.full).toBeGreaterThan(counts.adapter!);
+  });
+
+  it('CLI functions: pretrain-mlm from a config.json + vocab.txt, then finetune-text with adapters; one-line errors; commands register', async () => {
+    const r = rt();
+    const vocab = join(dir, 'vocab-small.txt');
+    writeFileSync(vocab, tok.idToToken.join('\n') + '\n');
+    const cfgPath = join(dir, 'config.json');
+    writeFileSync(cfgPath, JSON.stringify({ model_type: 'bert', vocab_size: 6000, hidden_size: 32, num_hidden_layers: 1, num_attention_heads: 2, intermediate_size: 64, max_position_embeddings: 64 }));
+    const out = join(dir, 'cli-mlm');
+    const pre = await runPretrainMlm({ data: 'spam-assassin', config: cfgPath, vocab, steps: 2, batch: 4, seq: 24, limit: 16, out, json: true }, r);
+    expect(pre.steps).toBe(2);
+    expect(Number.isFinite(pre.lastLoss)).toBe(true);
+    const ft = await runFinetuneText({ model: out, data: 'spam-assassin', strategy: 'adapter', epochs: 1, batch: 8, seq: 24, trainLimit: 16, testLimit: 8, seed: 1, json: true }, r);
+    expect(ft.train).toBe(16);
+    expect(ft.test).toBe(8);
+    expect(ft.steps).toBe(2);
+    expect(ft.trainableParams).toBeLessThan(ft.totalParams);
+    await expect(runFinetuneText({ model: out, data: 'spam-assassin', strategy: 'lora' }, r)).rejects.toThrow(/--strategy must be one of full, adapter, prompt, linear-probe/);
+    await expect(runFinetuneText({ model: join(dir, 'nope'), data: 'spam-assassin', strategy: 'full' }, r)).rejects.toThrow(GraftError);
+    await expect(runPretrainMlm({ data: 'x.csv', config: cfgPath, vocab, out }, r)).rejects.toThrow(/--data must be/);
+    await expect(runPretrainMlm({ data: 'spam-assassin', out }, r)).rejects.toThrow(/exactly one of --config/);
+    const program = new Command();
+    registerTextCommands(program);
+    expect(program.commands.map((c) => c.name()).sort()).toEqual(['finetune-text', 'pretrain-mlm']);
   });
 });

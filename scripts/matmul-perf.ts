@@ -1,5 +1,6 @@
 // Matmul perf probe: compile time and GFLOP/s of each variant (wall clock and process CPU time) next to tfjs in the same run.
 // Run with: node scripts/matmul-perf.mjs [--shapes 1024x1024x1024,128x3072x768] [--variants sg64,rb] [--reps 5] [--no-tfjs] [--rounds 2]
+//   [--trans A|B|AB] (graft only: a stored [K, M] and/or b stored [N, K]; tfjs always runs the plain product)
 // Shapes are MxNxK. CPU time (all threads of this process) is reported because shared machines make wall time noisy.
 import { Runtime } from '../src/runtime/runtime.js';
 import { Tensor } from '../src/tensor.js';
@@ -36,6 +37,9 @@ const shapes = arg('shapes', '256x256x256,512x512x512,1024x1024x1024,2048x2048x2
 const reps = Number(arg('reps', '5'));
 const rounds = Number(arg('rounds', '1'));
 const withTfjs = !process.argv.includes('--no-tfjs');
+const trans = arg('trans', '');
+const transA = trans.includes('A');
+const transB = trans.includes('B');
 const rt = await Runtime.create();
 const wanted = arg('variants', 'auto,' + MATMUL_VARIANTS.filter((v) => !v.endsWith('_s')).join(',')).split(',');
 const tf = withTfjs ? await loadTfjs() : null;
@@ -43,8 +47,9 @@ console.log(`adapter: ${rt.adapter.info.description}; LP_NUM_THREADS=${process.e
 for (const [M, N, K] of shapes) {
   const s = { m: M, n: N, k: K, batch: 1 };
   const data = matmulHostData(s);
-  const a = Tensor.from(rt, data.a, [M, K]);
-  const b = Tensor.from(rt, data.b, [K, N]);
+  // same values in the transposed layouts are not needed for timing: only the shapes change
+  const a = Tensor.from(rt, data.a, transA ? [K, M] : [M, K]);
+  const b = Tensor.from(rt, data.b, transB ? [N, K] : [K, N]);
   const flops = matmulFlops(M, N, K);
   const peer = tf ? tfjsMatmulCase(tf, s, data) : null;
   for (let round = 0; round < rounds; round++) {
@@ -60,16 +65,16 @@ for (const [M, N, K] of shapes) {
       const name = w === 'auto' ? undefined : w;
       if (name && unsupportedReason(rt, VARIANT_TABLE.get(name)!)) continue;
       const t0 = performance.now();
-      matmul(a, b, { variant: name }).dispose();
+      matmul(a, b, { variant: name, transA, transB }).dispose();
       await rt.sync();
       const compileMs = performance.now() - t0;
       const t = await timeIt(async () => {
-        matmul(a, b, { variant: name }).dispose();
+        matmul(a, b, { variant: name, transA, transB }).dispose();
         await rt.sync();
       }, reps);
-      rows.push([w === 'auto' ? `auto(${chooseVariant(rt, matmulDims([M, K], [K, N], false, false)).name})` : w, t, compileMs]);
+      rows.push([w === 'auto' ? `auto(${chooseVariant(rt, matmulDims(a.shape, b.shape, transA, transB)).name})` : w, t, compileMs]);
     }
-    console.log(`\n${M}x${N}x${K} (MxNxK)${rounds > 1 ? ` round ${round + 1}` : ''}`);
+    console.log(`\n${M}x${N}x${K} (MxNxK)${trans ? ` trans ${trans}` : ''}${rounds > 1 ? ` round ${round + 1}` : ''}`);
     for (const [n, t, c] of rows) {
       const g = flops / (t.wallMs * 1e6);
       const gc = flops / (t.cpuMs * 1e6);

@@ -48,27 +48,38 @@ export async function tuneMatmul(
   reps = 3,
 ): Promise<Record<string, string>> {
   const candidates = [...VARIANT_TABLE.values()].filter((v) => !v.scalar && unsupportedReason(rt, v) === null);
-  // per class: variant -> summed (time / best time of that shape)
-  const score = new Map<string, Map<string, number>>();
+  // per class: variant -> [summed time / best time of that shape, shapes it ran]
+  const score = new Map<string, Map<string, [number, number]>>();
   for (const [M, N, K] of shapes) {
     const a = Tensor.from(rt, pattern(M * K, 1), [M, K]);
     const b = Tensor.from(rt, pattern(K * N, 2), [K, N]);
     const times: [string, number][] = [];
     for (const v of candidates) {
-      const ms = await timeBest(rt, () => matmul(a, b, { variant: v.name }).dispose(), reps);
-      times.push([v.name, ms]);
+      try {
+        const ms = await timeBest(rt, () => matmul(a, b, { variant: v.name }).dispose(), reps);
+        times.push([v.name, ms]);
+      } catch {
+        // a variant that cannot run this shape here (e.g. its grid exceeds the adapter limits) is not a candidate
+      }
     }
     a.dispose();
     b.dispose();
+    if (!times.length) continue;
     const best = Math.min(...times.map(([, t]) => t));
     const cls = shapeClass(M, N, matmulDims([M, K], [K, N], false, false).vec4);
     let s = score.get(cls);
     if (!s) score.set(cls, (s = new Map()));
-    for (const [name, t] of times) s.set(name, (s.get(name) ?? 0) + t / best);
+    for (const [name, t] of times) {
+      const [sum, n] = s.get(name) ?? [0, 0];
+      s.set(name, [sum + t / best, n + 1]);
+    }
   }
   const chosen: Record<string, string> = {};
   for (const [cls, s] of score) {
-    chosen[cls] = [...s.entries()].reduce((x, y) => (y[1] < x[1] ? y : x))[0];
+    // among the variants that ran every shape of the class, the lowest summed slowdown
+    const full = Math.max(...[...s.values()].map(([, n]) => n));
+    const ok = [...s.entries()].filter(([, [, n]]) => n === full);
+    chosen[cls] = ok.reduce((x, y) => (y[1][0] < x[1][0] ? y : x))[0];
   }
   const prev = (rt.tuning.get('matmul') as Record<string, string> | undefined) ?? {};
   rt.tuning.set('matmul', { ...prev, ...chosen });

@@ -4,6 +4,8 @@ import { infoCommand } from './info.js';
 import { fetchCommand } from './fetch.js';
 import { registerModelCommands } from './predict.js';
 import { registerEmbedCommand } from './embed.js';
+import { registerFinetuneCommands } from './finetune.js';
+import { registerTextCommands } from './finetune-text.js';
 import { registerBench } from './bench.js';
 import { reportAndExit } from './errors.js';
 
@@ -30,6 +32,8 @@ program
 
 registerModelCommands(program);
 registerEmbedCommand(program);
+registerFinetuneCommands(program);
+registerTextCommands(program);
 registerBench(program);
 
 try {

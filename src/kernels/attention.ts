@@ -83,13 +83,13 @@ function repack(t: Tensor, b: number): Tensor {
 }
 
 /**
- * 64 rows per workgroup for every shape (one pipeline per kernel: a CPU driver takes seconds to compile
- * each) and the grid: x = row blocks, y/z = B·H.
+ * 64 invocations per workgroup for every shape (one pipeline per kernel: a CPU driver takes seconds to
+ * compile each) and the grid: x = row blocks (rowsPerInvocation rows per invocation), y/z = B·H.
  */
-function launch(rt: Runtime, rows: number, bh: number): { wg: number; workgroups: [number, number, number] } {
+function launch(rt: Runtime, rows: number, bh: number, rowsPerInvocation = 1): { wg: number; workgroups: [number, number, number] } {
   const wg = 64;
   const maxWg = rt.limits.maxComputeWorkgroupsPerDimension;
-  const x = Math.ceil(rows / wg);
+  const x = Math.ceil(rows / (wg * rowsPerInvocation));
   if (x > maxWg) throw new ShapeError(`attention: ${rows} rows need ${x} workgroups, over the limit ${maxWg}`);
   const y = Math.min(bh, maxWg);
   return { wg, workgroups: [x, y, Math.ceil(bh / y)] };
@@ -109,7 +109,7 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOption
   const pad = g.Dp !== g.Dh;
   const [qp, kp, vp] = pad ? [repack(q, g.Dp), repack(k, g.Dp), repack(v, g.Dp)] : [q, k, v];
   const outp = Tensor.empty(rt, qp.shape, 'f32');
-  const l = launch(rt, g.Tq, g.B * g.H);
+  const l = launch(rt, g.Tq, g.B * g.H, 2);
   rt.dispatch(K_FWD, {
     buffers: [qp, kp, vp, opts.mask ?? q, outp, lse],
     params: g.params,

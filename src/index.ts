@@ -4,7 +4,8 @@ export { GraftError, AdapterError, ShaderError, DeviceError, ShapeError } from '
 export { f32, i32, type ParamValue } from './runtime/params.js';
 export type { KernelDef, Constants } from './runtime/pipelines.js';
 export { Tensor, scope, keep, numel, type DType, type Shape } from './tensor.js';
-export { cast } from './kernels/cast.js';
+export * as kernels from './kernels/index.js';
+export { matmul, conv2d, cast } from './kernels/index.js';
 export * from './autograd/index.js';
 export * as nn from './nn/index.js';
 export * as optim from './optim/index.js';

@@ -1,0 +1,21 @@
+// The raw GPU kernels (no autograd): each records dispatches into the runtime's current batch.
+export { matmul, MATMUL_VARIANTS, matmulFlops, tuneMatmul, type MatmulOptions, type Activation } from './matmul.js';
+export { conv2d, conv2dOutputSize, conv2dFlops, CONV2D_VARIANTS, type Conv2dOptions } from './conv2d.js';
+export { conv2dBackwardData, conv2dBackwardWeight, conv2dBackwardBias } from './conv2d-backward.js';
+export { unary, binary, scale, fill, broadcastShapes, type UnaryOp, type BinaryOp } from './elementwise.js';
+export { reduce, argmax, sumTo, type ReduceOp } from './reduce.js';
+export { transpose, copy, slice, concat } from './transpose.js';
+export { softmax, logSoftmax } from './softmax.js';
+export { layerNorm, layerNormResidual } from './layernorm.js';
+export { batchNorm2d } from './batchnorm.js';
+export { batchNorm2dTrain, batchNorm2dBackward } from './batchnorm-train.js';
+export { maxPool2d, avgPool2d, globalAvgPool2d, type Pool2dOptions } from './pool2d.js';
+export { maxPool2dBackward, avgPool2dBackward, globalAvgPool2dBackward } from './pool2d-backward.js';
+export { embedding } from './embedding.js';
+export { embeddingBackward } from './embedding-backward.js';
+export { attention, attentionBackward } from './attention.js';
+export { crossEntropy } from './cross-entropy.js';
+export { dropout, dropoutBackward } from './dropout.js';
+export { layerNormTrain, layerNormBackward, softmaxBackward, logSoftmaxBackward } from './norm-backward.js';
+export { activationBackward } from './activation-backward.js';
+export { cast } from './cast.js';

@@ -84,9 +84,9 @@ function repack(t: Tensor, b: number): Tensor {
 
 /**
  * 64 invocations per workgroup for every shape (one pipeline per kernel: a CPU driver takes seconds to
- * compile each) and the grid: x = row blocks (rowsPerInvocation rows per invocation), y/z = B·H.
+ * compile each) and the grid: x = row blocks (each invocation owns rowsPerInvocation rows), y/z = B·H.
  */
-function launch(rt: Runtime, rows: number, bh: number, rowsPerInvocation = 1): { wg: number; workgroups: [number, number, number] } {
+function launch(rt: Runtime, rows: number, bh: number, rowsPerInvocation: number): { wg: number; workgroups: [number, number, number] } {
   const wg = 64;
   const maxWg = rt.limits.maxComputeWorkgroupsPerDimension;
   const x = Math.ceil(rows / (wg * rowsPerInvocation));
@@ -162,14 +162,14 @@ export function attentionBackward(
     constants: { WG: 64 },
     workgroups: grid1d(rows, 64, rt.limits.maxComputeWorkgroupsPerDimension),
   });
-  const lq = launch(rt, g.Tq, g.B * g.H);
+  const lq = launch(rt, g.Tq, g.B * g.H, 2);
   rt.dispatch(K_DQ, {
     buffers: [qp, kp, vp, mask, dOutp, stats, dq],
     params: g.params,
     constants: { WG: lq.wg },
     workgroups: lq.workgroups,
   });
-  const lk = launch(rt, g.Tk, g.B * g.H);
+  const lk = launch(rt, g.Tk, g.B * g.H, 2);
   rt.dispatch(K_DKDV, {
     buffers: [qp, kp, vp, mask, dOutp, stats, dk, dv],
     params: g.params,

@@ -104,6 +104,18 @@ describe('embedding backward', () => {
     for (const t of [tids, tdy, g]) t.dispose();
   });
 
+  it('no positions (or only padding) give an all-zero table', async () => {
+    const dyE = Tensor.from(rt(), [], [0, 3]);
+    const idsE = Tensor.from(rt(), [], [0], 'i32');
+    const gE = embeddingBackward(idsE, dyE, 5);
+    expect(Array.from(await gE.read())).toEqual(new Array(15).fill(0));
+    const idsP = Tensor.from(rt(), [2, 2], [2], 'i32');
+    const dyP = Tensor.from(rt(), [1, 2, 3, 4, 5, 6], [2, 3]);
+    const gP = embeddingBackward(idsP, dyP, 5, 2);
+    expect(Array.from(await gP.read())).toEqual(new Array(15).fill(0));
+    for (const t of [dyE, idsE, gE, idsP, dyP, gP]) t.dispose();
+  });
+
   it('rejects bad shapes and dtypes', () => {
     const ids = Tensor.from(rt(), [0, 1, 2], [3], 'i32');
     const idsF = Tensor.from(rt(), [0, 1, 2], [3]);

@@ -22,7 +22,8 @@ const fmt = (t: Tensor) => `[${t.shape.join(', ')}]`;
 /**
  * dTable [V, D] = Σ over positions i with ids[i] = v of dy[i, :]. ids i32 [T...], dy f32 [T..., D].
  * Positions whose id equals `paddingIdx`, or lies outside [0, V), contribute nothing (torch's
- * padding_idx semantics: that row's gradient is zero). Five small dispatches; deterministic.
+ * padding_idx semantics: that row's gradient is zero). A table clear plus five small dispatches whose
+ * work scales with N (not V); deterministic.
  */
 export function embeddingBackward(ids: Tensor, dy: Tensor, vocabSize: number, paddingIdx?: number): Tensor {
   const op = 'embeddingBackward';
@@ -38,23 +39,24 @@ export function embeddingBackward(ids: Tensor, dy: Tensor, vocabSize: number, pa
   const N = ids.size;
   const pad = paddingIdx === undefined || paddingIdx < -(2 ** 31) || paddingIdx >= 2 ** 31 ? -1 : paddingIdx;
   const maxWg = rt.limits.maxComputeWorkgroupsPerDimension;
-  const dTable = Tensor.empty(rt, [V, D], 'f32');
-  if (D === 0) return dTable;
+  if (V * D >= 2 ** 32) throw new ShapeError(`${op}: table [${V}, ${D}] has 2^32 or more elements`);
+  const dTable = Tensor.zeros(rt, [V, D], 'f32'); // rows of ids that never occur stay zero
+  if (D === 0 || N === 0) return dTable;
 
   const counts = Tensor.zeros(rt, [V], 'i32');
   const start = Tensor.empty(rt, [V + 1], 'i32');
-  const list = Tensor.empty(rt, [Math.max(1, N)], 'i32');
+  const list = Tensor.empty(rt, [N], 'i32');
   const posGrid = grid1d(N, 256, maxWg);
   rt.dispatch(K_COUNT, { buffers: [ids, counts], params: [N, V, i32(pad)], constants: { WG: 256 }, workgroups: posGrid });
   rt.dispatch(K_SCAN, { buffers: [counts, start], params: [V], workgroups: [1] });
   rt.dispatch(K_FILL, { buffers: [ids, start, counts, list], params: [N, V, i32(pad)], constants: { WG: 256 }, workgroups: posGrid });
   rt.dispatch(K_SORT, { buffers: [start, list], params: [V], constants: { WG: 64 }, workgroups: grid1d(V, 64, maxWg) });
-  if (V * D >= 2 ** 32) throw new ShapeError(`${op}: table [${V}, ${D}] has 2^32 or more elements`);
+  const slotsY = Math.min(N, maxWg);
   rt.dispatch(K_GATHER, {
-    buffers: [start, list, dy, dTable],
-    params: [V, D],
-    constants: { WG: 256 },
-    workgroups: grid1d(V * D, 256, maxWg),
+    buffers: [ids, start, list, dy, dTable],
+    params: [N, V, D],
+    constants: { WG: 64 },
+    workgroups: [Math.ceil(D / 64), slotsY, Math.ceil(N / slotsY)],
   });
   counts.dispose();
   start.dispose();

@@ -25,7 +25,6 @@ const K_DQ = { name: 'attention_bwd_dq', code: dqSrc };
 const K_DKDV = { name: 'attention_bwd_dkdv', code: dkdvSrc };
 const K_REPACK = { name: 'attention_repack', code: repackSrc };
 
-
 export interface AttentionOptions {
   /** [B, Tk] f32: 1 = attend, 0 = padding (BERT attention_mask). */
   mask?: Tensor | null;

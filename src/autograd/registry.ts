@@ -7,9 +7,10 @@ import { normRules, type NormPrims } from './ops/norm.js';
 import { softmaxRules, type SoftmaxPrims } from './ops/softmax.js';
 import { miscRules, type MiscPrims } from './ops/misc.js';
 import { shapeRules, type ShapePrims } from './ops/shape.js';
+import { loraRules, type LoraPrims } from './ops/lora.js';
 
 /** Every primitive: its params and what its forward saves. */
-export type PrimTable = ElementwisePrims & LinalgPrims & ConvPrims & NormPrims & SoftmaxPrims & MiscPrims & ShapePrims;
+export type PrimTable = ElementwisePrims & LinalgPrims & ConvPrims & NormPrims & SoftmaxPrims & MiscPrims & ShapePrims & LoraPrims;
 export type Primitive = keyof PrimTable;
 
 export const RULES: { [P in Primitive]: Rule<PrimTable[P]> } = {
@@ -20,4 +21,5 @@ export const RULES: { [P in Primitive]: Rule<PrimTable[P]> } = {
   ...softmaxRules,
   ...miscRules,
   ...shapeRules,
+  ...loraRules,
 };

@@ -1,0 +1,33 @@
+// graft.peft: LoRA adapters with PEFT semantics (injection by module pattern, merge/unmerge, PEFT adapter files).
+export { loraScaling, resolveLoraConfig, moduleMatcher, fusedByDefault, type LoraOptions, type LoraConfig, type LoraInit } from './config.js';
+export { loraLinear, loraConv2d, type LoraLinearOptions, type LoraConv2dOptions } from './functional.js';
+export type { LoraLayerOptions, LoraLayerState } from './layer.js';
+export { LoraLinear } from './lora-linear.js';
+export { LoraConv2d } from './lora-conv.js';
+export {
+  applyLora,
+  loraLayers,
+  loraConfigOf,
+  modulesToSaveOf,
+  mergeLora,
+  unmergeLora,
+  setLoraEnabled,
+  mergeAndUnload,
+  unloadLora,
+  type LoraLayer,
+  type LoraApplied,
+} from './inject.js';
+export {
+  saveLoraAdapter,
+  loadLoraAdapter,
+  readAdapterConfig,
+  parseAdapterConfig,
+  adapterConfigJson,
+  adapterTensors,
+  ADAPTER_WEIGHTS,
+  ADAPTER_CONFIG,
+  PEFT_PREFIX,
+  type AdapterMeta,
+  type AdapterConfigFile,
+  type LoadedAdapter,
+} from './adapter-io.js';

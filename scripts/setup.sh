@@ -32,6 +32,9 @@ if [ "${GRAFT_SKIP_APT:-}" != 1 ] && command -v apt-get >/dev/null 2>&1 && [ ! -
 fi
 
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-  npm ci --no-audit --no-fund
+  # npm ci refuses a lock file without other platforms' optional packages (e.g. @deno/darwin-arm64),
+  # which a registry mirror serving only this platform cannot resolve; npm install honours the lock
+  # and skips them.
+  npm ci --no-audit --no-fund || npm install --no-audit --no-fund
 fi
 npm run build

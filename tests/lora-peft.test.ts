@@ -15,6 +15,7 @@ import { Rng } from '../src/autograd/random.js';
 import { Module } from '../src/nn/module.js';
 import { Conv2d, Linear } from '../src/nn/layers.js';
 import { ReLU, Sequential } from '../src/nn/simple.js';
+import { BertModel } from '../src/models/bert.js';
 import { SafetensorsFile, writeSafetensors } from '../src/io/safetensors.js';
 import {
   LoraConv2d,
@@ -279,6 +280,35 @@ describe('applyLora (PEFT injection)', () => {
     expect(maxAbsDiff(ev, base)).toBeGreaterThan(1e-3);
     expect(await run(m.eval(), x)).toEqual(ev);
     x.dispose();
+    m.dispose();
+  });
+});
+
+describe('on graft\'s BertModel', () => {
+  it("targets ['query', 'value'] wrap HF's module names; the adapter changes the output; merged = unmerged", async () => {
+    const m = new BertModel(rt(), { hiddenSize: 32, numHiddenLayers: 2, numAttentionHeads: 2, intermediateSize: 64, vocabSize: 50, maxPositionEmbeddings: 16 }, { rng: new Rng(1) }).eval();
+    const info = applyLora(m, { r: 4, alpha: 8, targetModules: ['query', 'value'], rng: new Rng(2) });
+    expect(info.targets).toEqual(['encoder.layer.0.attention.self.query', 'encoder.layer.0.attention.self.value', 'encoder.layer.1.attention.self.query', 'encoder.layer.1.attention.self.value']);
+    const keys = [...m.stateDict().keys()];
+    expect(keys).toContain('encoder.layer.1.attention.self.value.weight');
+    expect(keys).toContain('encoder.layer.1.attention.self.value.lora_B.weight');
+    perturbAdapters(m, 5);
+    const ids = Tensor.from(rt(), [1, 2, 3, 4, 5, 6, 7, 8], [2, 4], 'i32');
+    const fwd = async () => {
+      const o = noGrad(() => m.forward({ inputIds: ids }));
+      const v = await o.lastHiddenState.read();
+      o.lastHiddenState.dispose();
+      o.poolerOutput?.dispose();
+      return v;
+    };
+    const y = await fwd();
+    setLoraEnabled(m, false);
+    const base = await fwd();
+    setLoraEnabled(m, true);
+    expect(maxAbsDiff(y, base)).toBeGreaterThan(1e-3);
+    mergeLora(m);
+    expectClose(await fwd(), y, { atol: 1e-4, rtol: 1e-4 });
+    ids.dispose();
     m.dispose();
   });
 });

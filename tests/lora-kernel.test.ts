@@ -8,6 +8,7 @@ import { LORA_FUSED_MAX_RANK, defaultLoraVariant, loraLinearForward, loraTileRow
 import { sgSupported } from '../src/kernels/matmul-variants.js';
 import { useRuntime } from './helpers/gpu.js';
 import { randArray } from './helpers/rand.js';
+import { expectClose } from './helpers/close.js';
 import { CASES, checkCase, run } from './lora-cases.js';
 
 const rt = useRuntime();
@@ -42,14 +43,27 @@ describe('fused LoRA linear forward', () => {
     expect(rt().pool.stats.live).toBe(live);
   });
 
-  it('zero rows: an empty output, no dispatch', async () => {
+  it('empty shapes: zero rows gives an empty output; zero output columns still gives u', async () => {
     const X = Tensor.from(rt(), [], [0, 4]);
     const W = Tensor.from(rt(), randArray(12, 1), [3, 4]);
     const A = Tensor.from(rt(), randArray(8, 2), [2, 4]);
     const B = Tensor.from(rt(), randArray(6, 3), [3, 2]);
     const { y } = loraLinearForward(X, W, A, B, { scaling: 1 });
     expect(y.shape).toEqual([0, 3]);
-    for (const t of [X, W, A, B, y]) t.dispose();
+    const x = randArray(12, 4);
+    const X3 = Tensor.from(rt(), x, [3, 4]);
+    const W0 = Tensor.from(rt(), [], [0, 4]);
+    const B0 = Tensor.from(rt(), [], [0, 2]);
+    const r = loraLinearForward(X3, W0, A, B0, { scaling: 1, wantU: true });
+    expect(r.y.shape).toEqual([3, 0]);
+    const a = await A.read();
+    const want = Array.from({ length: 6 }, (_, i) => {
+      let acc = 0;
+      for (let k = 0; k < 4; k++) acc += x[Math.floor(i / 2) * 4 + k]! * a[(i % 2) * 4 + k]!;
+      return acc;
+    });
+    expectClose(await r.u!.read(), want, { atol: 1e-6, rtol: 1e-6 });
+    for (const t of [X, W, A, B, y, X3, W0, B0, r.y, r.u!]) t.dispose();
   });
 
   it('shape errors name the op and both shapes', () => {

@@ -1,4 +1,4 @@
-// Fused LoRA linear forward (shaders/lora_linear.wgsl): y = x·Wᵀ + b + s·(xd·Aᵀ)·Bᵀ in one dispatch, plus the separate-matmul form.
+// Fused LoRA linear forward (shaders/lora_linear_{sg,plain}.wgsl + lora_common + lora_io_*): y = x·Wᵀ + b + s·(xd·Aᵀ)·Bᵀ in one dispatch, plus the separate-matmul form.
 import common from '../../shaders/lora_common.wgsl';
 import sgBody from '../../shaders/lora_linear_sg.wgsl';
 import plainBody from '../../shaders/lora_linear_plain.wgsl';
@@ -119,8 +119,10 @@ export function loraLinearForward(x: Tensor, w: Tensor, a: Tensor, b: Tensor, op
   const variant = opts.variant ?? defaultLoraVariant(rt);
   if (variant === 'sg' && !sgSupported(rt)) throw new GraftError(`loraLinear: variant 'sg' needs subgroups of at least 8 lanes, which this device lacks`);
   const y = Tensor.empty(rt, [M, N]);
+  // no output columns: no workgroups run, so u (if wanted) comes from a matmul
+  if (N === 0) return { y, u: opts.wantU ? matmul(xd, a, { transB: true }) : null };
   const u = opts.wantU ? Tensor.empty(rt, [M, R]) : null;
-  if (M === 0 || N === 0) return { y, u };
+  if (M === 0) return { y, u };
   const TM = loraTileRows(rt, M, R);
   const RQ = Math.floor(USH_VEC4 / TM);
   const rowBlocks = ceilDiv(M, TM);

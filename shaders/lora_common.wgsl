@@ -3,8 +3,9 @@
 // invocation 4 columns. Phase 0 (the variant's projectRows) computes the tile rows' s·u = s·xd·Aᵀ [TM, R] into
 // workgroup memory once for the whole tile (and u into uo [M, R] when asked, for backward); after a barrier,
 // phase 1 adds x·Wᵀ over K and then (s·u)·Bᵀ over the ranks into the same accumulators, + bias.
-// On llvmpipe every load inside a loop is a gather (uniform addresses too), so both phases keep loads per
-// multiply-add low; no invocation returns early where loads follow.
+// Measured on llvmpipe: loads in loops cost about the same per lane whether or not the address is the same for
+// the whole workgroup, so both phases keep loads per multiply-add low (shuffles in 'sg'); no invocation returns
+// early where loads follow.
 // Appended to a variant body (lora_linear_sg / lora_linear_plain), followed by lora_io_vec4 or lora_io_scalar.
 
 struct Params {
@@ -26,8 +27,8 @@ struct Params {
 @group(0) @binding(7) var<storage, read_write> y: array<f32>;
 @group(0) @binding(8) var<storage, read_write> uo: array<f32>;
 
-// s·u of the tile rows: row i at ush[i·RQ ..] (16 KiB, WebGPU's guaranteed minimum; a fixed size: an
-// override-sized workgroup array compiles far slower on lavapipe).
+// s·u of the tile rows: row i at ush[i·RQ ..] (16 KiB, WebGPU's guaranteed minimum; a fixed size, so one
+// pipeline serves every tile height TM and rank).
 var<workgroup> ush: array<vec4<f32>, 1024>;
 
 /** Zero the lanes of v whose k index (k + lane) is at or past K (reads past a row may be anything); MASK_K comes from the io part. */

@@ -106,8 +106,7 @@ fn main(
   projectRows(mt, li, wg.x == 0u);
   workgroupBarrier();
 
-  // no early return for columns past N (clamped, never stored): a divergent branch before the x loads would
-  // make a CPU adapter (llvmpipe) gather them instead of loading each once for the whole subgroup
+  // no early return for columns past N (clamped, never stored): every invocation runs the same loads
   let n0 = wg.x * 256u + li * 4u;
   let nl = p.N - 1u;
   let w0 = min(n0, nl) * p.K;

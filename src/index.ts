@@ -18,3 +18,4 @@ export { TfjsLayersModel } from './io/tfjs-layers.js';
 export { WordPieceTokenizer } from './text/wordpiece.js';
 export { CheckpointError } from './runtime/errors.js';
 export * as data from './data/index.js';
+export * as peft from './peft/index.js';

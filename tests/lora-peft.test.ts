@@ -588,3 +588,20 @@ describe('parity with the PyTorch fixture (PEFT math, PEFT files written by scri
     }
   });
 });
+
+describe('LoRA on BERT intermediate.dense (fused GELU fast path)', () => {
+  it('changes the eval output when B is non-zero', async () => {
+    const { bertConfig } = await import('../src/models/bert-config.js');
+    const r = rt();
+    const cfg = bertConfig({ vocabSize: 50, hiddenSize: 16, numHiddenLayers: 1, numAttentionHeads: 2, intermediateSize: 32, maxPositionEmbeddings: 16 });
+    const model = new BertModel(r, cfg, { rng: new Rng(3) });
+    model.eval();
+    const ids = Tensor.from(r, [1, 5, 7, 9], [1, 4], 'i32');
+    const run = async () => noGrad(() => model.forward({ inputIds: ids }).lastHiddenState).read();
+    const before = await run();
+    applyLora(model, { r: 2, alpha: 4, targetModules: ['intermediate.dense'] });
+    for (const [, l] of loraLayers(model)) l.lora_B.weight.write(new Float32Array(l.lora_B.weight.size).fill(0.5));
+    const after = await run();
+    expect(maxAbsDiff(before, after)).toBeGreaterThan(1e-3);
+  });
+});

@@ -65,7 +65,8 @@ export function addLayerNorm(x: Tensor, residual: Tensor, ln: LayerNorm): Tensor
 /** act(x·Wᵀ + b): GELU (erf) and ReLU fused into the matmul epilogue when no graph is recorded. */
 export function linearAct(x: Tensor, lin: Linear, act: BertActivation): Tensor {
   if (act === 'relu') return lin.forwardRelu(x);
-  if (act === 'gelu' && !recording(x, lin.weight, lin.bias)) {
+  // Fused matmul+GELU only for a plain Linear: subclasses (e.g. LoRA wrappers) must run their own forward.
+  if (act === 'gelu' && lin.constructor === Linear && !recording(x, lin.weight, lin.bias)) {
     return matmul(x, lin.weight, { transB: true, bias: lin.bias ?? undefined, activation: 'gelu' });
   }
   const h = lin.forward(x);

@@ -1,5 +1,6 @@
 // PEFT adapter files: adapter_model.safetensors (keys base_model.model.<module>.lora_A.weight, …) + adapter_config.json, written atomically; loading validates config, keys and shapes.
-import { mkdir, open, readFile, rename, unlink } from 'node:fs/promises';
+import { writeFileAtomic } from '../io/atomic.js';
+import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CheckpointError, GraftError, ShapeError } from '../runtime/errors.js';
 import type { Tensor } from '../tensor.js';
@@ -140,22 +141,6 @@ export function adapterTensors(model: Module): Map<string, Tensor> {
     for (const [k, t] of modules.get(s)!.stateDict()) out.set(`${PEFT_PREFIX}${s}.${k}`, t);
   }
   return out;
-}
-
-/** Write a text file atomically (temp file in the same directory, fsync, rename). */
-async function writeFileAtomic(path: string, text: string): Promise<void> {
-  const tmp = `${path}.tmp-${process.pid}`;
-  const fh = await open(tmp, 'w');
-  try {
-    await fh.writeFile(text, 'utf8');
-    await fh.sync();
-    await fh.close();
-    await rename(tmp, path);
-  } catch (e) {
-    await fh.close().catch(() => {});
-    await unlink(tmp).catch(() => {});
-    throw e;
-  }
 }
 
 /**

@@ -7,6 +7,7 @@
 // A checkpoint is built in `OUT/step-000120.tmp-<pid>`, every file fsynced, then the directory is renamed
 // into place and the folder fsynced, so an interruption leaves either the old state or the new one, never a
 // half-written checkpoint under a final name; older checkpoints are only removed after the pointers moved.
+import { writeFileAtomic } from '../io/atomic.js';
 import { existsSync } from 'node:fs';
 import { mkdir, open, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
@@ -66,18 +67,7 @@ async function fsyncPath(path: string): Promise<void> {
   }
 }
 
-/** Write `text` to `path` atomically (tmp + fsync + rename). */
-export async function writeFileAtomic(path: string, text: string): Promise<void> {
-  const tmp = `${path}.tmp-${process.pid}`;
-  const fh = await open(tmp, 'w');
-  try {
-    await fh.writeFile(text);
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  await rename(tmp, path);
-}
+export { writeFileAtomic };
 
 async function tensorsToHost(entries: Iterable<[string, Tensor]>): Promise<[string, TensorToWrite][]> {
   const out: [string, TensorToWrite][] = [];

@@ -8,13 +8,19 @@ import { registerFinetuneCommands } from './finetune.js';
 import { registerTextCommands } from './finetune-text.js';
 import { registerBench } from './bench.js';
 import { reportAndExit } from './errors.js';
+import { FUSION_NAMES, parseFusionList, setFusion, type FusionName } from '../runtime/fusion.js';
 
 const program = new Command();
 program
   .name('graft')
   .description('WebGPU compute engine for transfer learning')
   .exitOverride()
-  .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+  .configureOutput({ writeErr: (s) => process.stderr.write(s) })
+  .option('--fuse <list>', `force kernel fusions on/off, e.g. attention=0,lora=1 (${FUSION_NAMES.join(', ')}; also GRAFT_FUSE_<NAME>=0|1)`)
+  .hook('preAction', () => {
+    const list = program.opts<{ fuse?: string }>().fuse;
+    if (list) for (const [k, v] of Object.entries(parseFusionList(list))) setFusion(k as FusionName, v);
+  });
 
 program
   .command('info')

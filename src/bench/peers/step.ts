@@ -1,0 +1,87 @@
+// What a peer's training step looks like to the runner (build once, step N times), and the timing loop shared by every in-process peer.
+import type * as TF from '@tensorflow/tfjs-core';
+import { Rng } from '../../autograd/random.js';
+import { median } from '../measure.js';
+import type { FinetuneBenchSpec, PeerResult } from '../finetune-spec.js';
+
+/** One model + optimizer + fixed synthetic batch, built by a peer for one spec. */
+export interface PeerTrainStep {
+  /** Parameter elements updated by the optimizer, and in the whole model (frozen included). */
+  trainableParams: number;
+  totalParams: number;
+  /** One full training step (forward, loss, backward, optimizer update); resolves when the work is done, with the loss. */
+  step(): Promise<number>;
+  dispose(): void;
+}
+
+/** Progress callback: `done` of `total` steps (warm-up included). */
+export type StepProgress = (done: number, total: number) => void;
+
+/** Run `spec.warmup` untimed and `spec.steps` timed steps; median step time → samples/s. */
+export async function timeSteps(peer: string, description: string, s: PeerTrainStep, spec: FinetuneBenchSpec, onProgress?: StepProgress): Promise<PeerResult> {
+  const total = spec.warmup + spec.steps;
+  const ms: number[] = [];
+  for (let i = 0; i < total; i++) {
+    const t0 = performance.now();
+    const loss = await s.step();
+    const dt = performance.now() - t0;
+    if (!Number.isFinite(loss)) throw new Error(`${peer}: loss is ${loss} at step ${i}`);
+    if (i >= spec.warmup) ms.push(dt);
+    onProgress?.(i + 1, total);
+  }
+  const med = median(ms);
+  return { peer, description, samplesPerSec: (spec.batch * 1000) / med, medianStepMs: med, steps: ms.length };
+}
+
+/** A peer result for a spec the peer could not run. */
+export function skippedResult(peer: string, description: string, why: string): PeerResult {
+  return { peer, description, samplesPerSec: NaN, medianStepMs: NaN, steps: 0, skipped: why };
+}
+
+/** Seeded host arrays for synthetic weights and batches. */
+export class HostRandom {
+  private readonly rng: Rng;
+  constructor(seed: number) {
+    this.rng = new Rng(seed);
+  }
+  normal(n: number, std: number): Float32Array {
+    const a = new Float32Array(n);
+    for (let i = 0; i < n; i++) a[i] = this.rng.normal(0, std);
+    return a;
+  }
+  uniform(n: number, bound: number): Float32Array {
+    const a = new Float32Array(n);
+    for (let i = 0; i < n; i++) a[i] = this.rng.uniform(-bound, bound);
+    return a;
+  }
+  /** Integers in [lo, hi). */
+  ints(n: number, lo: number, hi: number): Int32Array {
+    const a = new Int32Array(n);
+    for (let i = 0; i < n; i++) a[i] = Math.min(hi - 1, lo + Math.floor(this.rng.next() * (hi - lo)));
+    return a;
+  }
+}
+
+/** Variables of a tfjs model, with the optimizer's list (trainable ones) kept apart. */
+export class VarBag {
+  readonly all: TF.Variable[] = [];
+  readonly trainable: TF.Variable[] = [];
+  constructor(private readonly tf: typeof TF) {}
+  add(values: Float32Array, shape: number[], trainable: boolean): TF.Variable {
+    const t = this.tf.tensor(values, shape);
+    const v = this.tf.variable(t, trainable);
+    t.dispose();
+    this.all.push(v);
+    if (trainable) this.trainable.push(v);
+    return v;
+  }
+  count(vs: readonly TF.Variable[]): number {
+    return vs.reduce((n, v) => n + v.size, 0);
+  }
+  dispose(): void {
+    for (const v of this.all) v.dispose();
+  }
+}
+
+/** Adam's learning rate for every peer. */
+export const PEER_LR = 1e-3;

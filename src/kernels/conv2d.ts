@@ -10,13 +10,16 @@
 // Variants (conv2d-variants.ts, shaders/conv2d_*.wgsl): reg8x4 (register-blocked, no workgroup memory, portable),
 // sg32x2 (same, weights shared by subgroup broadcasts), row32x4 (reuses inputs along output rows), pw32x4 (1×1 =
 // GEMM over channels), dw8 (depthwise), tiled64 (workgroup-memory tiles, for GPUs).
-// Selection (deterministic; `opts.variant` overrides it) is `chooseVariant`: depthwise -> dw8; GPU -> tiled64;
-// CPU adapter with subgroups -> pw32x4 for 1×1, row32x4 otherwise; else reg8x4.
+// Selection: `opts.variant` if given; else the tuning cache's choice for conv2dTuneClass (modes 'cache' / 'on', see
+// tune-cache.ts; ignored when that variant does not apply here); else the deterministic rule `chooseVariant`:
+// depthwise -> dw8; GPU -> tiled64; CPU adapter with subgroups -> pw32x4 for 1×1, row32x4 otherwise; else reg8x4.
 import { GraftError, ShapeError } from '../runtime/errors.js';
 import type { Runtime } from '../runtime/runtime.js';
 import { Tensor } from '../tensor.js';
 import { convGeom, outputSize, flops, type Pair, type ConvGeom } from './conv2d-geom.js';
 import { VARIANTS, chooseVariant, type ConvCaps, type ConvVariant } from './conv2d-variants.js';
+import { conv2dTuneClass, convTuneShape } from './conv2d-tune.js';
+import { tunedVariant } from './tune-cache.js';
 
 export type { Pair } from './conv2d-geom.js';
 
@@ -79,7 +82,10 @@ export function conv2dDefaultVariant(rt: Runtime, xShape: readonly number[], wSh
   return v.name;
 }
 
-function pick(g: ConvGeom, caps: ConvCaps, name: string | undefined, both: string): ConvVariant {
+function pick(rt: Runtime, g: ConvGeom, caps: ConvCaps, forced: string | undefined, both: string): ConvVariant {
+  const name =
+    forced ??
+    tunedVariant(rt, 'conv2d', conv2dTuneClass(g), () => convTuneShape(g), (n) => VARIANTS.find((x) => x.name === n)?.applies(g, caps) ?? false);
   if (name !== undefined) {
     const v = VARIANTS.find((x) => x.name === name);
     if (!v) throw new GraftError(`conv2d: unknown variant '${name}' (known: ${CONV2D_VARIANTS.join(', ')})`);
@@ -109,7 +115,7 @@ export function conv2d(x: Tensor, w: Tensor, opts: Conv2dOptions = {}): Tensor {
   }
   const rt = x.rt;
   const caps = conv2dCaps(rt);
-  const v = pick(g, caps, opts.variant, both);
+  const v = pick(rt, g, caps, opts.variant, both);
   const out = Tensor.empty(rt, yShape);
   const l = v.launch(g, caps);
   rt.dispatch(l.kernel, {

@@ -1,8 +1,10 @@
-// Matmul autotuning: times every variant this adapter supports per shape class and keeps the fastest in rt.tuning.
+// Matmul autotuning: tuning shape classes, measuring every supported variant on a shape, and the in-memory tuner.
 import type { Runtime } from '../runtime/runtime.js';
 import { Tensor } from '../tensor.js';
-import { matmul, matmulDims } from './matmul.js';
+import { matmul, matmulDims, type MatmulDims } from './matmul.js';
 import { VARIANT_TABLE, shapeClass, unsupportedReason } from './matmul-variants.js';
+import type { TuneShape } from './tune-cache.js';
+import { timeBest } from './tune-time.js';
 
 /**
  * Default tuning shapes [M, N, K]: a square product, a BERT FFN layer (M = tokens), and small-M
@@ -17,6 +19,25 @@ export const MATMUL_TUNE_SHAPES: readonly [number, number, number][] = [
   [32, 768, 768],
 ];
 
+export type MatmulTuneShape = Extract<TuneShape, { kind: 'matmul' }>;
+
+const bucket = (x: number, edges: readonly number[], p: string): string => {
+  const e = edges.find((b) => x <= b);
+  return e === undefined ? `${p}>${edges[edges.length - 1]}` : `${p}${e}`;
+};
+
+/**
+ * The shape class the tuning cache is keyed by: M, N and K buckets (upper bounds), the transposes and whether
+ * vec4 loads apply, e.g. 'm1024.n4096.k1024.nt.v4' (M ≤ 1024, N ≤ 4096, K ≤ 1024, B transposed, vec4).
+ * M buckets follow the 'sg' row counts (8/16/32/64) then grow ×4; every shape of a class gets one variant.
+ */
+export function matmulTuneClass(d: MatmulDims): string {
+  const m = bucket(d.M, [4, 8, 16, 32, 64, 256, 1024, 4096], 'm');
+  const n = bucket(d.N, [4, 64, 256, 1024, 4096], 'n');
+  const k = bucket(d.K, [64, 256, 1024, 4096], 'k');
+  return `${m}.${n}.${k}.${d.transA ? 't' : 'n'}${d.transB ? 't' : 'n'}.${d.vec4 ? 'v4' : 's'}`;
+}
+
 /** Fill with a cheap deterministic pattern in [-1, 1). */
 function pattern(n: number, seed: number): Float32Array {
   const x = new Float32Array(n);
@@ -24,46 +45,53 @@ function pattern(n: number, seed: number): Float32Array {
   return x;
 }
 
-/** Best time in ms of `reps` runs of fn (GPU timestamps when available, else wall clock around a sync). */
-async function timeBest(rt: Runtime, fn: () => void, reps: number): Promise<number> {
-  fn(); // compile + warm the pool outside the timed runs
-  await rt.sync();
+/** The variants tried on this runtime: every supported one with vec4 loads where the shape allows. */
+export function matmulCandidates(rt: Runtime): string[] {
+  return [...VARIANT_TABLE.values()].filter((v) => !v.scalar && unsupportedReason(rt, v) === null).map((v) => v.name);
+}
+
+/** Best ms of each candidate variant on one shape (a variant that cannot run it here is left out). */
+export async function measureMatmul(rt: Runtime, s: MatmulTuneShape, reps = 3, candidates = matmulCandidates(rt)): Promise<Record<string, number>> {
+  const { M, N, K, batch, transA, transB } = s;
+  const lead = batch > 1 ? [batch] : [];
+  const a = Tensor.from(rt, pattern(batch * M * K, 1), [...lead, ...(transA ? [K, M] : [M, K])]);
+  const b = Tensor.from(rt, pattern(batch * K * N, 2), [...lead, ...(transB ? [N, K] : [K, N])]);
+  const ms: Record<string, number> = {};
   let best = Infinity;
-  for (let i = 0; i < reps; i++) {
-    const t0 = performance.now();
-    const t = await rt.timeGpu(fn);
-    best = Math.min(best, t ? t.totalMs : performance.now() - t0);
+  try {
+    for (const name of candidates) {
+      try {
+        const t = await timeBest(rt, () => matmul(a, b, { variant: name, transA, transB }).dispose(), reps, 2 * best);
+        ms[name] = t;
+        best = Math.min(best, t);
+      } catch {
+        // a variant that cannot run this shape here (e.g. its grid exceeds the adapter limits) is not a candidate
+        await rt.sync().catch(() => {});
+      }
+    }
+  } finally {
+    a.dispose();
+    b.dispose();
   }
-  return best;
+  return ms;
 }
 
 /**
- * Time every supported variant (vec4 loads where the shape allows) on `shapes` ([M, N, K] each) and
- * store, per shape class, the variant with the lowest summed slowdown relative to the best of each
- * shape. The choices go to rt.tuning ('matmul'), merged over earlier tunings, and are returned.
+ * In-memory tuner (no file): time every supported variant (vec4 loads where the shape allows) on `shapes`
+ * ([M, N, K] each) and store, per coarse shapeClass (M bucket, N bucket, vec4), the variant with the lowest summed
+ * slowdown relative to the best of each shape. The choices go to rt.tuning ('matmul'), which overrides the
+ * tuning cache and the default for this runtime, merged over earlier tunings, and are returned.
+ * The cached, per-adapter tuner is autotune.ts (tuneShapes / tunePending / `graft tune`).
  */
 export async function tuneMatmul(
   rt: Runtime,
   shapes: [number, number, number][] = MATMUL_TUNE_SHAPES.map((s): [number, number, number] => [...s]),
   reps = 3,
 ): Promise<Record<string, string>> {
-  const candidates = [...VARIANT_TABLE.values()].filter((v) => !v.scalar && unsupportedReason(rt, v) === null);
   // per class: variant -> [summed time / best time of that shape, shapes it ran]
   const score = new Map<string, Map<string, [number, number]>>();
   for (const [M, N, K] of shapes) {
-    const a = Tensor.from(rt, pattern(M * K, 1), [M, K]);
-    const b = Tensor.from(rt, pattern(K * N, 2), [K, N]);
-    const times: [string, number][] = [];
-    for (const v of candidates) {
-      try {
-        const ms = await timeBest(rt, () => matmul(a, b, { variant: v.name }).dispose(), reps);
-        times.push([v.name, ms]);
-      } catch {
-        // a variant that cannot run this shape here (e.g. its grid exceeds the adapter limits) is not a candidate
-      }
-    }
-    a.dispose();
-    b.dispose();
+    const times = Object.entries(await measureMatmul(rt, { kind: 'matmul', M, N, K, batch: 1, transA: false, transB: false }, reps));
     if (!times.length) continue;
     const best = Math.min(...times.map(([, t]) => t));
     const cls = shapeClass(M, N, matmulDims([M, K], [K, N], false, false).vec4);

@@ -14,6 +14,9 @@ import {
   type MatmulVariant,
 } from './matmul-variants.js';
 
+import { matmulTuneClass } from './matmul-tune.js';
+import { tunedVariant } from './tune-cache.js';
+
 export { tuneMatmul } from './matmul-tune.js';
 
 export type Activation = 'none' | 'relu' | 'gelu' | 'gelu_tanh';
@@ -56,6 +59,8 @@ export interface MatmulDims {
   K: number;
   /** vec4 loads apply: A's and B's contiguous dims and N are multiples of 4. */
   vec4: boolean;
+  transA: boolean;
+  transB: boolean;
 }
 
 /** M, N, K of a·b under the transposes (no checks beyond rank). */
@@ -66,15 +71,32 @@ export function matmulDims(aShape: readonly number[], bShape: readonly number[],
   const K = transA ? aShape[ra - 2]! : aShape[ra - 1]!;
   const N = transB ? bShape[rb - 2]! : bShape[rb - 1]!;
   const vec4 = (transA ? M : K) % 4 === 0 && (transB ? K : N) % 4 === 0 && N % 4 === 0;
-  return { M, N, K, vec4 };
+  return { M, N, K, vec4, transA, transB };
 }
 
-/** The variant a call would use: opts.variant, else the tuned choice for the shape class, else defaultVariant(). */
-export function chooseVariant(rt: Runtime, d: MatmulDims, forced?: string): MatmulVariant {
+/**
+ * The variant a call would use: `forced` (opts.variant); else an in-memory choice from tuneMatmul for the coarse
+ * shapeClass (rt.tuning 'matmul'); else the tuning cache for matmulTuneClass(d) (modes 'cache' and 'on', see
+ * tune-cache.ts; a cached name this runtime cannot run is ignored); else defaultVariant() (deterministic).
+ * `batch` (product of the batch dims) is only recorded with a cache miss in 'on' mode, for measuring it later.
+ */
+export function chooseVariant(rt: Runtime, d: MatmulDims, forced?: string, batch = 1): MatmulVariant {
   let name = forced;
   if (name === undefined) {
     const tuned = rt.tuning.get('matmul') as Record<string, string> | undefined;
-    name = tuned?.[shapeClass(d.M, d.N, d.vec4)] ?? defaultVariant(rt, d.M, d.N);
+    name =
+      tuned?.[shapeClass(d.M, d.N, d.vec4)] ??
+      tunedVariant(
+        rt,
+        'matmul',
+        matmulTuneClass(d),
+        () => ({ kind: 'matmul', M: d.M, N: d.N, K: d.K, batch, transA: d.transA, transB: d.transB }),
+        (n) => {
+          const v = VARIANT_TABLE.get(n);
+          return v !== undefined && unsupportedReason(rt, v) === null;
+        },
+      ) ??
+      defaultVariant(rt, d.M, d.N);
   }
   const v = VARIANT_TABLE.get(name);
   if (!v) throw new GraftError(`matmul: unknown variant '${name}' (known: ${MATMUL_VARIANTS.join(', ')})`);
@@ -108,7 +130,7 @@ export function matmul(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
     throw new ShapeError(`${what}: residual ${fmt(opts.residual.shape)} must match the output ${fmt(outShape)}`);
   }
   const rt = a.rt;
-  const v = chooseVariant(rt, d, opts.variant);
+  const v = chooseVariant(rt, d, opts.variant, plan.outBatch.reduce((n, x) => n * x, 1));
   const out = Tensor.empty(rt, outShape);
   if (out.size === 0) return out;
   // vec4 loads need whole vec4s: also not for K = 0 (an empty operand binds fewer than 16 bytes)

@@ -6,6 +6,8 @@ import type { Pair } from '../kernels/conv2d-backward.js';
 import { apply, apply1 } from './engine.js';
 import { defaultRng } from './random.js';
 import type { DiffUnary } from './ops/elementwise.js';
+import { fusionEnabled } from '../runtime/fusion.js';
+import { attentionUnfused, crossEntropyUnfused } from './ops/unfused.js';
 
 const fmt = (s: Shape): string => `[${s.join(', ')}]`;
 
@@ -84,7 +86,13 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
 
 /** x [..., in] · weight [out, in]ᵀ + bias [out]; `activation: 'relu'` fuses a relu into the same kernel. */
 export function linear(x: Tensor, weight: Tensor, bias?: Tensor | null, activation: 'none' | 'relu' = 'none'): Tensor {
-  return apply1('linear', bias ? [x, weight, bias] : [x, weight], { activation });
+  const inputs = bias ? [x, weight, bias] : [x, weight];
+  if (activation === 'none' || fusionEnabled('matmul-epilogue')) return apply1('linear', inputs, { activation });
+  // Fusion 'matmul-epilogue' off: the relu runs as its own element-wise kernel.
+  const h = apply1('linear', inputs, { activation: 'none' });
+  const y = relu(h);
+  h.dispose();
+  return y;
 }
 
 // ---- convolution and pooling (NCHW) ----
@@ -199,12 +207,16 @@ export interface CrossEntropyOpts {
 
 /** Cross-entropy of logits [B, C] against i32 class targets [B]. */
 export function crossEntropy(logits: Tensor, targets: Tensor, opts: CrossEntropyOpts = {}): Tensor {
-  return apply1('crossEntropy', [logits], {
-    targets,
-    labelSmoothing: opts.labelSmoothing ?? 0,
-    ignoreIndex: opts.ignoreIndex ?? -100,
-    reduction: opts.reduction ?? 'mean',
-  });
+  const p = { labelSmoothing: opts.labelSmoothing ?? 0, ignoreIndex: opts.ignoreIndex ?? -100, reduction: opts.reduction ?? 'mean' } as const;
+  if (fusionEnabled('cross-entropy')) return apply1('crossEntropy', [logits], { targets, ...p });
+  // Fusion 'cross-entropy' off: log-softmax, weighted gather, mean as separate ops (same checks first).
+  if (logits.dtype !== 'f32' || logits.rank !== 2) throw new ShapeError(`crossEntropy: logits must be f32 [B, C], got ${logits.dtype} ${fmt(logits.shape)}`);
+  if (targets.dtype !== 'i32' || targets.rank !== 1 || targets.shape[0] !== logits.shape[0]) {
+    throw new ShapeError(`crossEntropy: targets must be i32 [${logits.shape[0]}] for logits ${fmt(logits.shape)}, got ${targets.dtype} ${fmt(targets.shape)}`);
+  }
+  if (!(p.labelSmoothing >= 0 && p.labelSmoothing <= 1)) throw new GraftError(`crossEntropy: labelSmoothing must be in [0, 1], got ${p.labelSmoothing}`);
+  if (logits.shape[1] === 0) throw new ShapeError(`crossEntropy: logits ${fmt(logits.shape)} have no classes`);
+  return crossEntropyUnfused(logits, targets, p);
 }
 
 /** Mean squared error (derived from sub, square, mean / sum). */
@@ -228,7 +240,20 @@ export interface AttentionOpts {
 
 /** softmax(q kᵀ · scale + mask) v for q, k, v [B, H, T, Dh]. */
 export function scaledDotProductAttention(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOpts = {}): Tensor {
-  return apply1('attention', [q, k, v], { mask: opts.mask ?? null, scale: opts.scale, causal: opts.causal ?? false });
+  const p = { mask: opts.mask ?? null, scale: opts.scale, causal: opts.causal ?? false };
+  if (fusionEnabled('attention')) return apply1('attention', [q, k, v], p);
+  // Fusion 'attention' off: matmul, scale, mask add, softmax, matmul (shape checks as the fused kernel's).
+  for (const [n, t] of [['q', q], ['k', k], ['v', v]] as const) {
+    if (t.dtype !== 'f32' || t.rank !== 4) throw new ShapeError(`attention: ${n} must be f32 [B, H, T, Dh], got ${t.dtype} ${fmt(t.shape)}`);
+  }
+  const [B, H, , Dh] = q.shape as [number, number, number, number];
+  if (k.shape[0] !== B || k.shape[1] !== H || k.shape[3] !== Dh) throw new ShapeError(`attention: k ${fmt(k.shape)} does not fit q ${fmt(q.shape)}`);
+  if (fmt(v.shape) !== fmt(k.shape)) throw new ShapeError(`attention: v ${fmt(v.shape)} must match k ${fmt(k.shape)}`);
+  const m = p.mask;
+  if (m && (m.dtype !== 'f32' || m.rank !== 2 || m.shape[0] !== B || m.shape[1] !== k.shape[2])) {
+    throw new ShapeError(`attention: mask must be f32 [${B}, ${k.shape[2]}] for q ${fmt(q.shape)} and k ${fmt(k.shape)}, got ${m.dtype} ${fmt(m.shape)}`);
+  }
+  return attentionUnfused(q, k, v, m, p.scale, p.causal);
 }
 
 // ---- lookup and dropout ----

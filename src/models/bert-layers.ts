@@ -1,9 +1,10 @@
 // BERT building blocks with Hugging Face's module names: embeddings, self-attention, feed-forward, encoder layer, pooler.
 //
-// Inference (no graph recorded) uses fused kernels: matmul + bias + GELU epilogue, layerNormResidual
-// (LayerNorm(x + residual) in one pass) and the fused attention kernel. Training runs through autograd
-// (linear, gelu, add, layerNorm, scaledDotProductAttention), which has no fused GELU epilogue or
-// residual layer norm primitive.
+// Inference (no graph recorded) uses fused kernels when their switches are on (src/runtime/fusion.ts):
+// matmul + bias + GELU epilogue ('matmul-epilogue'), layerNormResidual ('layernorm-residual') and the fused
+// attention kernel ('attention'). Training runs through autograd (linear, gelu, add, layerNorm,
+// scaledDotProductAttention); there the attention, cross-entropy and ReLU-epilogue switches change the
+// kernels; a training GELU epilogue would need the matmul to also write its pre-activation (not built).
 import type { Runtime } from '../runtime/runtime.js';
 import { ShapeError } from '../runtime/errors.js';
 import { Tensor } from '../tensor.js';
@@ -12,6 +13,7 @@ import { isGradEnabled } from '../autograd/grad-mode.js';
 import { Rng } from '../autograd/random.js';
 import { matmul } from '../kernels/matmul.js';
 import { layerNormResidual } from '../kernels/layernorm.js';
+import { fusionEnabled } from '../runtime/fusion.js';
 import { Module } from '../nn/module.js';
 import { Embedding, LayerNorm, Linear } from '../nn/layers.js';
 import { Dropout } from '../nn/simple.js';
@@ -53,20 +55,20 @@ export function recording(...ts: (Tensor | null | undefined)[]): boolean {
 
 const fmt = (t: Tensor): string => `[${t.shape.join(', ')}]`;
 
-/** LayerNorm(x + residual): one fused kernel when no graph is recorded. */
+/** LayerNorm(x + residual): one fused kernel when no graph is recorded and fusion 'layernorm-residual' is on. */
 export function addLayerNorm(x: Tensor, residual: Tensor, ln: LayerNorm): Tensor {
-  if (!recording(x, residual, ln.weight, ln.bias)) return layerNormResidual(x, residual, ln.weight, ln.bias, ln.eps);
+  if (fusionEnabled('layernorm-residual') && !recording(x, residual, ln.weight, ln.bias)) return layerNormResidual(x, residual, ln.weight, ln.bias, ln.eps);
   const s = F.add(x, residual);
   const y = ln.forward(s);
   s.dispose();
   return y;
 }
 
-/** act(x·Wᵀ + b): GELU (erf) and ReLU fused into the matmul epilogue when no graph is recorded. */
+/** act(x·Wᵀ + b): GELU (erf, no graph recorded) and ReLU fused into the matmul epilogue when fusion 'matmul-epilogue' is on. */
 export function linearAct(x: Tensor, lin: Linear, act: BertActivation): Tensor {
-  if (act === 'relu') return lin.forwardRelu(x);
+  if (act === 'relu') return lin.forwardRelu(x); // F.linear consults the switch
   // Fused matmul+GELU only for a plain Linear: subclasses (e.g. LoRA wrappers) must run their own forward.
-  if (act === 'gelu' && lin.constructor === Linear && !recording(x, lin.weight, lin.bias)) {
+  if (act === 'gelu' && lin.constructor === Linear && fusionEnabled('matmul-epilogue') && !recording(x, lin.weight, lin.bias)) {
     return matmul(x, lin.weight, { transB: true, bias: lin.bias ?? undefined, activation: 'gelu' });
   }
   const h = lin.forward(x);

@@ -4,7 +4,8 @@
 //   W' = W · s[k]   b' = (b - mean) · s + beta
 // so conv → BN → ReLU is one conv2d launch with a bias + ReLU epilogue, and a block's last conv adds the
 // shortcut in its epilogue (conv2d computes act(conv + bias) + residual, so the ReLU after the add is one
-// more element-wise pass). Training, or eval with gradients wanted, runs the unfused modules through autograd.
+// more element-wise pass). Training, or eval with gradients wanted, runs the unfused modules through autograd,
+// and so does everything when fusion 'bn-fold' is off (src/runtime/fusion.ts): conv, then the eval batch-norm kernel.
 import { GraftError } from '../runtime/errors.js';
 import { Tensor, keep } from '../tensor.js';
 import { conv2d as conv2dKernel } from '../kernels/conv2d.js';
@@ -12,6 +13,7 @@ import { binary, scale, unary } from '../kernels/elementwise.js';
 import type { Pool2dOptions } from '../kernels/pool2d.js';
 import * as F from '../autograd/functional.js';
 import { isGradEnabled } from '../autograd/grad-mode.js';
+import { fusionEnabled } from '../runtime/fusion.js';
 import type { BatchNorm2d, Conv2d } from '../nn/layers.js';
 
 /** A convolution and the batch norm that follows it. */
@@ -91,9 +93,10 @@ function pairParams(p: ConvBn): Tensor[] {
   return [p.conv.weight, p.conv.bias, p.bn.weight, p.bn.bias].filter((x): x is Tensor => x !== null);
 }
 
-/** True when this forward must go through autograd (training, or a gradient is wanted through these pairs). */
+/** True when this forward must go through autograd (training, or a gradient is wanted through these pairs), or fusion 'bn-fold' is off. */
 export function needsAutograd(x: Tensor, pairs: readonly ConvBn[]): boolean {
   if (pairs.some((p) => p.bn.training)) return true;
+  if (!fusionEnabled('bn-fold')) return true;
   if (!isGradEnabled()) return false;
   return x.requiresGrad || pairs.some((p) => pairParams(p).some((t) => t.requiresGrad));
 }

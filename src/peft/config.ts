@@ -1,5 +1,6 @@
 // LoRA hyper-parameters with PEFT's names and defaults, validation, scaling (alpha/r or rsLoRA's alpha/√r), and the fused switch.
 import { GraftError } from '../runtime/errors.js';
+import { fusionEnabled } from '../runtime/fusion.js';
 import type { Rng } from '../autograd/random.js';
 
 /** How LoRA weights start (PEFT's init_lora_weights): true / 'kaiming' = A kaiming-uniform(a=√5), B zero (the adapter starts as identity); 'gaussian' = A ~ N(0, 1/r), B zero; false = both keep nn.Linear / nn.Conv2d's default init (B non-zero). */
@@ -104,11 +105,7 @@ export function moduleMatcher(targets: readonly string[] | string): (name: strin
   return (name) => targets.some((t) => name === t || name.endsWith(`.${t}`));
 }
 
-/** The fused default: GRAFT_FUSE_LORA=0 selects the separate-op path, 1 (or unset) the fused kernel. */
+/** The fused default: fusionEnabled('lora') (setFusion / withFusion, env GRAFT_FUSE_LORA=0 or 1, else FUSION_DEFAULTS). */
 export function fusedByDefault(): boolean {
-  const env = (globalThis as { process?: { env: Record<string, string | undefined> } }).process?.env;
-  const v = env?.GRAFT_FUSE_LORA;
-  if (v === undefined || v === '') return true;
-  if (v === '0' || v === '1') return v === '1';
-  throw new GraftError(`GRAFT_FUSE_LORA must be 0 or 1, got '${v}'`);
+  return fusionEnabled('lora');
 }

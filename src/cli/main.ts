@@ -7,6 +7,7 @@ import { registerEmbedCommand } from './embed.js';
 import { registerFinetuneCommands } from './finetune.js';
 import { registerTextCommands } from './finetune-text.js';
 import { registerBench } from './bench.js';
+import { registerTuneCommand } from './tune.js';
 import { reportAndExit } from './errors.js';
 import { FUSION_NAMES, parseFusionList, setFusion, type FusionName } from '../runtime/fusion.js';
 
@@ -41,6 +42,7 @@ registerEmbedCommand(program);
 registerFinetuneCommands(program);
 registerTextCommands(program);
 registerBench(program);
+registerTuneCommand(program);
 
 try {
   await program.parseAsync(process.argv);

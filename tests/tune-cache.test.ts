@@ -252,8 +252,10 @@ describe('tuning modes', () => {
     const saved = readTuneFile(path).adapters[r.adapterKey()]?.matmul?.[matmulTuneClass(d)];
     expect(saved?.variant).toBe(rows[0]!.variant);
     expect(Object.keys(saved?.ms ?? {}).length).toBeGreaterThan(1);
-    // the fastest measured candidate was chosen
-    expect(Math.min(...Object.values(saved!.ms))).toBe(saved!.ms[saved!.variant]);
+    // the default stays unless the chosen variant beat it (by 5%) in the measurements saved with it
+    const def = defaultVariant(r, M, N);
+    if (saved!.variant !== def) expect(saved!.ms[saved!.variant]!).toBeLessThan(0.95 * saved!.ms[def]!);
+    expect(saved!.ms[def]).toBeGreaterThan(0);
 
     timed.mockClear();
     expect(chooseVariant(r, d).name).toBe(saved!.variant);

@@ -67,8 +67,30 @@ export function untunedVariant(rt: Runtime, s: TuneShape): string {
   return conv2dDefaultVariant(rt, s.x, s.w, s);
 }
 
-async function measure(rt: Runtime, s: TuneShape, reps: number): Promise<Record<string, number>> {
-  return s.kind === 'matmul' ? measureMatmul(rt, s, reps) : measureConv2d(rt, s, reps);
+async function measure(rt: Runtime, s: TuneShape, reps: number, only?: readonly string[]): Promise<Record<string, number>> {
+  return s.kind === 'matmul' ? measureMatmul(rt, s, reps, only ? [...only] : undefined) : measureConv2d(rt, s, reps, only);
+}
+
+/** Faster by at least this factor in the head-to-head, or the deterministic default is kept. */
+const MARGIN = 0.95;
+
+/**
+ * Measure every candidate on `shape`, then time the fastest against the deterministic default head to head
+ * (round-robin again, since one sweep on a loaded machine can flatter a variant): the winner replaces the default
+ * only when it is at least 5% faster there. Returns the choice and the times (head-to-head ones for the two).
+ */
+async function pickVariant(rt: Runtime, shape: TuneShape, reps: number): Promise<{ variant: string; ms: Record<string, number> } | null> {
+  const ms = await measure(rt, shape, reps);
+  const ranked = Object.entries(ms).sort((a, b) => a[1] - b[1]);
+  if (!ranked.length) return null;
+  const winner = ranked[0]![0];
+  const def = untunedVariant(rt, shape);
+  if (winner === def || ms[def] === undefined) return { variant: winner, ms };
+  const h2h = await measure(rt, shape, reps, [winner, def]);
+  const both = { ...ms, ...h2h };
+  const w = both[winner]!;
+  const d = both[def]!;
+  return { variant: w < MARGIN * d ? winner : def, ms: both };
 }
 
 function row(rt: Runtime, cls: string, e: TuneEntry, cached: boolean): TuneRow {
@@ -121,10 +143,9 @@ export async function tuneShapes(rt: Runtime, shapes: readonly TuneShape[], opts
         continue;
       }
       opts.onClass?.(family, cls, index++, total);
-      const ms = await measure(rt, shape, reps);
-      const ranked = Object.entries(ms).sort((a, b) => a[1] - b[1]);
-      if (!ranked.length) continue;
-      const e: TuneEntry = { variant: ranked[0]![0], ms, shape, timer: tuneTimer(rt), graft: GRAFT_VERSION, date: new Date().toISOString() };
+      const pick = await pickVariant(rt, shape, reps);
+      if (!pick) continue;
+      const e: TuneEntry = { variant: pick.variant, ms: pick.ms, shape, timer: tuneTimer(rt), graft: GRAFT_VERSION, date: new Date().toISOString() };
       fresh[cls] = e;
       rows.push(row(rt, cls, e, false));
     }

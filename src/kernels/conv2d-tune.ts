@@ -4,7 +4,7 @@ import { Tensor } from '../tensor.js';
 import { conv2d, conv2dVariantsFor } from './conv2d.js';
 import type { ConvGeom } from './conv2d-geom.js';
 import type { TuneShape } from './tune-cache.js';
-import { timeBest } from './tune-time.js';
+import { timeVariants } from './tune-time.js';
 
 export type ConvTuneShape = Extract<TuneShape, { kind: 'conv2d' }>;
 
@@ -48,23 +48,20 @@ function pattern(n: number, seed: number): Float32Array {
 
 const size = (s: readonly number[]): number => s.reduce((a, b) => a * b, 1);
 
-/** Best ms of each variant that applies to this convolution on this runtime. */
-export async function measureConv2d(rt: Runtime, s: ConvTuneShape, reps = 3): Promise<Record<string, number>> {
+/** Best ms of each variant that applies to this convolution on this runtime (or of those in `only`). */
+export async function measureConv2d(rt: Runtime, s: ConvTuneShape, reps = 3, only?: readonly string[]): Promise<Record<string, number>> {
   const opts = { stride: s.stride, padding: s.padding, dilation: s.dilation, groups: s.groups };
-  const candidates = conv2dVariantsFor(rt, s.x, s.w, opts);
+  const candidates = conv2dVariantsFor(rt, s.x, s.w, opts).filter((v) => !only || only.includes(v));
   const x = Tensor.from(rt, pattern(size(s.x), 1), s.x);
   const w = Tensor.from(rt, pattern(size(s.w), 2), s.w);
-  const ms: Record<string, number> = {};
-  let best = Infinity;
   try {
-    for (const variant of candidates) {
-      const t = await timeBest(rt, () => conv2d(x, w, { ...opts, variant }).dispose(), reps, 2 * best);
-      ms[variant] = t;
-      best = Math.min(best, t);
-    }
+    return await timeVariants(
+      rt,
+      candidates.map((variant) => ({ name: variant, fn: () => conv2d(x, w, { ...opts, variant }).dispose() })),
+      reps,
+    );
   } finally {
     x.dispose();
     w.dispose();
   }
-  return ms;
 }

@@ -4,7 +4,7 @@ import { Tensor } from '../tensor.js';
 import { matmul, matmulDims, type MatmulDims } from './matmul.js';
 import { VARIANT_TABLE, shapeClass, unsupportedReason } from './matmul-variants.js';
 import type { TuneShape } from './tune-cache.js';
-import { timeBest } from './tune-time.js';
+import { timeVariants } from './tune-time.js';
 
 /**
  * Default tuning shapes [M, N, K]: a square product, a BERT FFN layer (M = tokens), and small-M
@@ -56,24 +56,16 @@ export async function measureMatmul(rt: Runtime, s: MatmulTuneShape, reps = 3, c
   const lead = batch > 1 ? [batch] : [];
   const a = Tensor.from(rt, pattern(batch * M * K, 1), [...lead, ...(transA ? [K, M] : [M, K])]);
   const b = Tensor.from(rt, pattern(batch * K * N, 2), [...lead, ...(transB ? [N, K] : [K, N])]);
-  const ms: Record<string, number> = {};
-  let best = Infinity;
   try {
-    for (const name of candidates) {
-      try {
-        const t = await timeBest(rt, () => matmul(a, b, { variant: name, transA, transB }).dispose(), reps, 2 * best);
-        ms[name] = t;
-        best = Math.min(best, t);
-      } catch {
-        // a variant that cannot run this shape here (e.g. its grid exceeds the adapter limits) is not a candidate
-        await rt.sync().catch(() => {});
-      }
-    }
+    return await timeVariants(
+      rt,
+      candidates.map((name) => ({ name, fn: () => matmul(a, b, { variant: name, transA, transB }).dispose() })),
+      reps,
+    );
   } finally {
     a.dispose();
     b.dispose();
   }
-  return ms;
 }
 
 /**

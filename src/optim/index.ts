@@ -48,3 +48,4 @@ export {
   type LrGroups,
   type SchedulerState,
 } from './schedulers.js';
+export { captureTrainingStep, CapturedTrainingStep, type BatchInput, type CapturedTrainingOptions } from './captured-step.js';

@@ -6,8 +6,10 @@ import { f32 } from '../runtime/params.js';
 import type { Constants, KernelDef } from '../runtime/pipelines.js';
 import type { Runtime } from '../runtime/runtime.js';
 import { Tensor } from '../tensor.js';
+import { isCapturing, onReplay } from '../runtime/capture.js';
+import { fusionEnabled } from '../runtime/fusion.js';
 import { grid1d } from '../kernels/grid.js';
-import { FlatParams } from './flat.js';
+import { BLOCK, FlatParams } from './flat.js';
 import { makeGroups, type BaseHyper, type GroupState, type ParamsArg } from './groups.js';
 import { checkNormRequest, partialCount, recordGradNorm } from './norm.js';
 import { UploadRing } from './ring.js';
@@ -177,7 +179,8 @@ export abstract class Optimizer<H extends BaseHyper> {
   }
 
   /**
-   * Update every parameter: one fused dispatch per arena chunk, recorded (no submit, no readback).
+   * Update every parameter: one fused dispatch per arena chunk (one per parameter with the fusion
+   * switch 'adamw-multi-tensor' off, for AdamW and SGD alike), recorded (no submit, no readback).
    * Parameters whose requiresGrad is false, or whose grad was removed (set to null or disposed by
    * outside code) since the last zeroGrad, are skipped like PyTorch skips grad-less parameters.
    */
@@ -185,6 +188,36 @@ export abstract class Optimizer<H extends BaseHyper> {
     this.assertAlive();
     const gradScale = this.resolveScale(opts.gradScale);
     for (const i of this.flat.reconcile()) this.missing.add(i);
+    const missing = new Set(this.missing);
+    const buf = this.packStep(missing);
+    const hyper = this.ring.push(buf);
+    const segBase = GROUP_WORDS * this.paramGroups.length;
+    const slots = this.stateSlots();
+    const constants = { WG, ...this.constants() };
+    const useClip = this.pendingClip ? 1 : 0;
+    if (fusionEnabled('adamw-multi-tensor')) this.dispatchChunks(slots, hyper, constants, [segBase / 4, useClip, gradScale]);
+    else this.dispatchParams(slots, hyper, constants, [segBase / 4, useClip, gradScale]);
+    this.ring.markUsed();
+    this.pendingClip = null;
+    this.missing.clear();
+    if (isCapturing()) {
+      // A replay of the captured step repeats the host side: the same skips, fresh step counts, lrs and bias corrections.
+      const arenas = slots.map((s) => s.arena);
+      const key = JSON.stringify(constants);
+      onReplay(() => {
+        this.assertAlive();
+        const words = this.packStep(missing);
+        const now = this.stateSlots();
+        if (JSON.stringify({ WG, ...this.constants() }) !== key || now.some((s, k) => s.arena !== arenas[k])) {
+          throw new GraftError(`${this.what}: its state layout changed since the step was captured (e.g. momentum turned on); capture the step again`);
+        }
+        this.rt.device.queue.writeBuffer(hyper.buffer, hyper.offset ?? 0, words);
+      });
+    }
+  }
+
+  /** Validate the groups, allocate state, and pack this step's hyper-parameter words (advances the step counts). */
+  private packStep(missing: ReadonlySet<number>): ArrayBuffer {
     this.paramGroups.forEach((g, gi) => this.validateGroup(g, `${this.what} group ${gi} (${g.name})`));
     this.ensureState();
     const G = this.paramGroups.length;
@@ -194,7 +227,7 @@ export abstract class Optimizer<H extends BaseHyper> {
     this.paramGroups.forEach((g, gi) => this.packGroup(g, w, GROUP_WORDS * gi));
     this.params.forEach((p, i) => {
       const at = segBase + PARAM_WORDS * i;
-      if (!p.requiresGrad || this.missing.has(i)) {
+      if (!p.requiresGrad || missing.has(i)) {
         w.u[at] = SKIP;
         return;
       }
@@ -204,11 +237,12 @@ export abstract class Optimizer<H extends BaseHyper> {
       this.packParam(i, this.paramGroups[gi]!, this.paramSteps[i]!, w, at);
     });
     this.steps++;
-    const hyper = this.ring.push(buf);
-    const slots = this.stateSlots();
-    const constants = { WG, ...this.constants() };
+    return buf;
+  }
+
+  /** Multi-tensor update: one dispatch per arena chunk. tail = [segBase (vec4), useClip, gradScale]. */
+  private dispatchChunks(slots: StateSlot[], hyper: GPUBufferBinding, constants: Constants, tail: [number, number, number]): void {
     const maxPerDim = this.rt.limits.maxComputeWorkgroupsPerDimension;
-    const useClip = this.pendingClip ? 1 : 0;
     this.flat.data.chunks.forEach((chunk, c) => {
       const n4 = chunk.elements / 4;
       this.rt.dispatch(this.kernel, {
@@ -220,14 +254,37 @@ export abstract class Optimizer<H extends BaseHyper> {
           hyper,
           this.clipBuf,
         ],
-        params: [n4, this.flat.blockBase[c]!, segBase / 4, useClip, f32(gradScale)],
+        params: [n4, this.flat.blockBase[c]!, tail[0], tail[1], f32(tail[2])],
         constants,
         workgroups: grid1d(n4, WG, maxPerDim),
       });
     });
-    this.ring.markUsed();
-    this.pendingClip = null;
-    this.missing.clear();
+  }
+
+  /**
+   * Per-tensor update (fusion 'adamw-multi-tensor' off): the same kernel once per parameter, over
+   * windows of the arena chunks that cover just that parameter (vec4-rounded; views start 256-byte aligned).
+   */
+  private dispatchParams(slots: StateSlot[], hyper: GPUBufferBinding, constants: Constants, tail: [number, number, number]): void {
+    const maxPerDim = this.rt.limits.maxComputeWorkgroupsPerDimension;
+    this.flat.data.segments.forEach((s) => {
+      if (!s.size) return;
+      const n4 = Math.ceil(s.size / 4);
+      const win = (buffer: GPUBuffer) => ({ buffer, offset: 4 * s.offset, size: 16 * n4 });
+      this.rt.dispatch(this.kernel, {
+        buffers: [
+          win(this.flat.data.chunks[s.chunk]!.buffer),
+          win(this.flat.grads.chunks[s.chunk]!.buffer),
+          ...slots.map((st) => (st.arena ? win(st.arena.chunks[s.chunk]!.buffer) : this.dummy)),
+          this.flat.blockParam,
+          hyper,
+          this.clipBuf,
+        ],
+        params: [n4, this.flat.blockBase[s.chunk]! + s.offset / BLOCK, tail[0], tail[1], f32(tail[2])],
+        constants,
+        workgroups: grid1d(n4, WG, maxPerDim),
+      });
+    });
   }
 
   /**

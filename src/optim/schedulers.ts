@@ -1,5 +1,6 @@
 // Learning-rate schedulers: each group's lr = its base lr × factor(step); PyTorch LambdaLR/StepLR stepping, HF transformers' warm-up schedules.
 import { GraftError } from '../runtime/errors.js';
+import { isCapturing, onReplay } from '../runtime/capture.js';
 
 /** What a scheduler drives: any optimizer's groups (lr is written, initialLr is the base). */
 export interface LrGroups {
@@ -33,10 +34,11 @@ export class LRScheduler {
     this.apply();
   }
 
-  /** Advance one step and set the learning rates. */
+  /** Advance one step and set the learning rates (repeated by every replay when called inside a step capture). */
   step(): void {
     this.lastStep++;
     this.apply();
+    if (isCapturing()) onReplay(() => this.step());
   }
 
   /** The lrs set by the last step (PyTorch's get_last_lr()). */

@@ -24,6 +24,8 @@ export interface PoolStats {
   peakBytes: number;
   /** Bytes held by the pool in total (handed out + free). */
   heldBytes: number;
+  /** Buffers reserved by live step captures (src/runtime/capture.ts), handed out or not. */
+  pinned: number;
 }
 
 /**
@@ -35,7 +37,11 @@ export class BufferPool {
   private clean = new Map<number, GPUBuffer[]>();
   private recycled = new Map<number, GPUBuffer[]>();
   private sizes = new WeakMap<GPUBuffer, number>();
-  readonly stats: PoolStats = { created: 0, live: 0, liveBytes: 0, peakBytes: 0, heldBytes: 0 };
+  /** Pinned by a capture: true while handed out, false once released (then only the capture uses it). */
+  private pinned = new Map<GPUBuffer, boolean>();
+  /** While a capture records: upload targets acquired, and those released (kept out of the free lists). */
+  private recording: { uploads: Set<GPUBuffer>; held: GPUBuffer[] } | null = null;
+  readonly stats: PoolStats = { created: 0, live: 0, liveBytes: 0, peakBytes: 0, heldBytes: 0, pinned: 0 };
 
   constructor(private device: GPUDevice) {}
 
@@ -53,6 +59,7 @@ export class BufferPool {
     this.stats.live++;
     this.stats.liveBytes += size;
     if (this.stats.liveBytes > this.stats.peakBytes) this.stats.peakBytes = this.stats.liveBytes;
+    if (forUpload && this.recording) this.recording.uploads.add(buf);
     return buf;
   }
 
@@ -62,6 +69,14 @@ export class BufferPool {
     if (size === undefined) throw new Error('BufferPool.release: buffer does not belong to this pool');
     this.stats.live--;
     this.stats.liveBytes -= size;
+    if (this.pinned.size !== 0 && this.pinned.has(buf)) {
+      this.pinned.set(buf, false);
+      return;
+    }
+    if (this.recording?.uploads.has(buf)) {
+      this.recording.held.push(buf); // host data a capture uploaded: no later kernel of the step may overwrite it
+      return;
+    }
     let list = this.recycled.get(size);
     if (!list) this.recycled.set(size, (list = []));
     list.push(buf);
@@ -75,6 +90,69 @@ export class BufferPool {
       dst.push(...list);
     }
     this.recycled.clear();
+  }
+
+  /**
+   * A capture starts recording (src/runtime/capture.ts): buffers acquired as upload targets and
+   * released before endCapture are not reused, so the host data written into them stays valid
+   * for every replay.
+   */
+  beginCapture(): void {
+    if (this.recording) throw new Error('BufferPool.beginCapture: a capture is already recording');
+    this.recording = { uploads: new Set(), held: [] };
+  }
+
+  /**
+   * End the recording and pin every pool buffer among `used` (the buffers the captured commands
+   * bind): free ones leave the free lists, handed-out ones stay out of them once released, until
+   * unpin(). Returns the pinned buffers.
+   */
+  endCapture(used: Iterable<GPUBuffer>): GPUBuffer[] {
+    const rec = this.recording;
+    this.recording = null;
+    const out: GPUBuffer[] = [];
+    const held = new Set(rec?.held ?? []);
+    for (const buf of used) {
+      const size = this.sizes.get(buf);
+      if (size === undefined || this.pinned.has(buf)) continue;
+      let free = held.delete(buf);
+      for (const m of [this.recycled, this.clean]) {
+        const list = m.get(size);
+        const at = list ? list.indexOf(buf) : -1;
+        if (list && at >= 0) {
+          list.splice(at, 1);
+          free = true;
+        }
+      }
+      this.pinned.set(buf, !free);
+      out.push(buf);
+    }
+    for (const buf of held) this.toRecycled(buf);
+    this.stats.pinned = this.pinned.size;
+    return out;
+  }
+
+  /** Give pinned buffers back: released ones return to the free lists, handed-out ones are released normally later. */
+  unpin(bufs: Iterable<GPUBuffer>): void {
+    for (const buf of bufs) {
+      const live = this.pinned.get(buf);
+      if (live === undefined) continue;
+      this.pinned.delete(buf);
+      if (!live) this.toRecycled(buf);
+    }
+    this.stats.pinned = this.pinned.size;
+  }
+
+  /** Whether `buf` is pinned by a capture. */
+  isPinned(buf: GPUBuffer): boolean {
+    return this.pinned.has(buf);
+  }
+
+  private toRecycled(buf: GPUBuffer): void {
+    const size = this.sizes.get(buf)!;
+    let list = this.recycled.get(size);
+    if (!list) this.recycled.set(size, (list = []));
+    list.push(buf);
   }
 
   resetPeak(): void {

@@ -1,5 +1,5 @@
 // The WebGPU runtime: device, buffer pool, pipeline cache, and one command encoder per batch.
-import { AdapterError, DeviceError, ShapeError } from './errors.js';
+import { AdapterError, DeviceError, GraftError, ShapeError } from './errors.js';
 import { getAdapter, type GpuRequest } from './gpu.js';
 import { writeParams, type ParamValue } from './params.js';
 import { PipelineCache, type Constants, type KernelDef } from './pipelines.js';
@@ -49,6 +49,26 @@ export interface DispatchOptions {
   constants?: Constants;
   /** Workgroup counts [x, y, z]. */
   workgroups: readonly number[];
+  /**
+   * Params that change from step to step with host state (e.g. a dropout seed): a captured step
+   * (src/runtime/capture.ts) calls this on every replay instead of reusing `params`.
+   */
+  dynamic?: () => readonly ParamValue[];
+}
+
+/**
+ * What a step capture (src/runtime/capture.ts) plugs into the runtime while it records: dispatches
+ * and encoder commands are executed as usual and also handed to the sink.
+ */
+export interface CaptureSink {
+  /** A uniform binding in capture-owned memory holding `params` (re-evaluated on replay if `dynamic`). */
+  params(kernel: string, params: readonly ParamValue[], dynamic: (() => readonly ParamValue[]) | undefined): GPUBufferBinding;
+  /** A dispatch just recorded with these (already created) objects. */
+  dispatch(kernel: string, pipeline: GPUComputePipeline, bindGroup: GPUBindGroup, entries: readonly GPUBindGroupEntry[], wg: [number, number, number]): void;
+  /** The encoder callers of commandEncoder() get while recording (records copies and clears). */
+  wrapEncoder(enc: GPUCommandEncoder): GPUCommandEncoder;
+  /** Called by submit(): a captured step must be one batch, so this throws. */
+  submitted(): never;
 }
 
 const SLOT = 256; // minUniformBufferOffsetAlignment
@@ -83,6 +103,8 @@ export class Runtime {
   private staging = new Map<number, GPUBuffer[]>();
   private timing: TimingState | null = null;
   private destroyed = false;
+  private sink: CaptureSink | null = null;
+  private wrapped: { raw: GPUCommandEncoder; proxy: GPUCommandEncoder } | null = null;
 
   private constructor(
     readonly adapter: GPUAdapter,
@@ -165,6 +187,13 @@ export class Runtime {
 
   /** The current command encoder, with no compute pass open (for copies and clears). */
   commandEncoder(): GPUCommandEncoder {
+    const enc = this.rawEncoder();
+    if (!this.sink) return enc;
+    if (this.wrapped?.raw !== enc) this.wrapped = { raw: enc, proxy: this.sink.wrapEncoder(enc) };
+    return this.wrapped.proxy;
+  }
+
+  private rawEncoder(): GPUCommandEncoder {
     this.assertAlive();
     if (this.pass) {
       this.pass.end();
@@ -173,10 +202,45 @@ export class Runtime {
     return (this.encoder ??= this.device.createCommandEncoder());
   }
 
+  /** The capture recording this runtime's work, if any (see src/runtime/capture.ts). */
+  get capturing(): CaptureSink | null {
+    return this.sink;
+  }
+
+  /**
+   * Start or stop handing work to a capture. Starting submits pending work first, so the captured
+   * batch holds the step alone; stopping leaves the captured batch unsubmitted (call submit()).
+   */
+  setCaptureSink(sink: CaptureSink | null): void {
+    if (sink && this.sink) throw new GraftError('a step capture is already recording on this runtime');
+    if (sink) {
+      if (this.timing) throw new GraftError('cannot capture a step inside timeGpu()');
+      this.submit();
+    }
+    this.sink = sink;
+    this.wrapped = null;
+  }
+
+  /**
+   * Submit pending work, then encode a captured step with `encode` into a fresh encoder and
+   * submit it (one queue.submit), counting its dispatches.
+   */
+  submitCaptured(encode: (enc: GPUCommandEncoder) => void, dispatches: number): void {
+    if (this.sink) throw new GraftError('cannot replay a captured step while another capture is recording');
+    this.submit();
+    const enc = this.device.createCommandEncoder();
+    encode(enc);
+    this.device.queue.submit([enc.finish()]);
+    this.lastKernel = '(captured step replay)';
+    this.stats.submits++;
+    this.stats.dispatches += dispatches;
+    this.pool.onFlush();
+  }
+
   private computePass(label: string): GPUComputePassEncoder {
     const t = this.timing;
     if (this.pass && !(t && t.perDispatch)) return this.pass;
-    const enc = this.commandEncoder();
+    const enc = this.rawEncoder();
     let timestampWrites: GPUComputePassTimestampWrites | undefined;
     if (t) {
       const i = t.labels.length;
@@ -199,7 +263,10 @@ export class Runtime {
     if (x === 0 || y === 0 || z === 0) return;
     const pipeline = this.pipelines.get(k, o.constants);
     const entries: GPUBindGroupEntry[] = [];
-    if (o.params) {
+    const sink = this.sink;
+    if (o.params && sink) {
+      entries.push({ binding: 0, resource: sink.params(k.name, o.params, o.dynamic) });
+    } else if (o.params) {
       if (this.arenaUsed === this.arenaSlots) this.submit();
       const off = this.arenaUsed++ * SLOT;
       writeParams(this.arenaView, off, o.params);
@@ -210,6 +277,7 @@ export class Runtime {
       entries.push({ binding: i + 1, resource: bb });
     });
     const bindGroup = this.device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries });
+    if (sink) sink.dispatch(k.name, pipeline, bindGroup, entries, [x, y, z]);
     const pass = this.computePass(k.name);
     pass.setPipeline(pipeline);
     pass.setBindGroup(0, bindGroup);
@@ -221,6 +289,7 @@ export class Runtime {
   /** Submit everything recorded so far (one queue.submit), if anything was. */
   submit(): void {
     this.assertAlive();
+    if (this.sink) this.sink.submitted();
     if (this.pass) {
       this.pass.end();
       this.pass = null;

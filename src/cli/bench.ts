@@ -4,6 +4,7 @@ import { registerMatmulBench } from './bench-matmul.js';
 import { registerConv2dBench } from './bench-conv2d.js';
 import { registerTrainStepBench } from './bench-train-step.js';
 import { registerFusionBench } from './bench-fusion.js';
+import { registerFinetuneBench } from './bench-finetune.js';
 
 export function registerBench(program: Command): Command {
   const bench = program.command('bench').description('measure kernel and training throughput on this adapter');
@@ -11,5 +12,6 @@ export function registerBench(program: Command): Command {
   registerConv2dBench(bench);
   registerTrainStepBench(bench);
   registerFusionBench(bench);
+  registerFinetuneBench(bench);
   return bench;
 }

@@ -5,9 +5,9 @@ import type { Runtime } from '../src/runtime/runtime.js';
 import { Tensor, scope } from '../src/tensor.js';
 import { backward, F } from '../src/autograd/index.js';
 import type { Module } from '../src/nn/index.js';
-import { AdamW, clipGradNorm, linearWarmupDecay } from '../src/optim/index.js';
+import { AdamW, captureTrainingStep, clipGradNorm, linearWarmupDecay } from '../src/optim/index.js';
 import { MLP, SmallCNN } from '../src/models/small.js';
-import { benchTrainStep, makeTrainer, trainInputShape, type TrainStepResult } from '../src/bench/train-step.js';
+import { benchTrainStep, compareTrainStepCapture, makeTrainer, trainInputShape, type TrainStepResult } from '../src/bench/train-step.js';
 import { registerTrainStepBench } from '../src/cli/bench-train-step.js';
 import { useRuntime } from './helpers/gpu.js';
 import { rng } from './helpers/rand.js';
@@ -106,6 +106,48 @@ describe('one submit per training step, no pool growth', () => {
   }
 });
 
+describe('captured training steps', () => {
+  it(`SmallCNN via captureTrainingStep: 60 steps, each exactly 1 submit (batch upload included), no buffers created after the recording step, the loss falls`, async () => {
+    const r = rt();
+    const c = CASES[1]!;
+    const model = c.model(r);
+    const opt = new AdamW(model.parameters(), { lr: 3e-3, weightDecay: 0.01 });
+    const sched = linearWarmupDecay(opt, 10, 60);
+    const runner = captureTrainingStep(r, ([x, y]) => {
+      opt.zeroGrad();
+      const l = F.crossEntropy(model.forward(x!), y!);
+      backward(l);
+      clipGradNorm(opt, 1.0);
+      opt.step();
+      sched.step();
+      return l;
+    });
+    const data = dataset(c.inShape, c.classes, 11);
+    await r.sync();
+    let created = -1;
+    const losses: number[] = [];
+    for (let step = 0; step < 60; step++) {
+      const b = data[step % data.length]!;
+      const s0 = r.stats.submits;
+      const loss = runner.step([
+        { data: b.x, shape: c.inShape },
+        { data: b.y, shape: [c.inShape[0]!], dtype: 'i32' },
+      ]);
+      expect(r.stats.submits - s0, `step ${step}: one submit`).toBe(1);
+      if (step % 20 === 0 || step === 59) losses.push((await loss.read())[0]!);
+      loss.dispose();
+      if (step === 0) created = r.pool.stats.created;
+      else expect(r.pool.stats.created, `step ${step}: pool buffers created`).toBe(created);
+    }
+    expect(runner.stats).toEqual({ captures: 1, replays: 59 });
+    expect(losses[losses.length - 1]!, 'the model fits its 4 batches').toBeLessThan(0.5 * losses[0]!);
+    runner.dispose();
+    opt.dispose();
+    model.dispose();
+    await r.sync();
+  });
+});
+
 function checkResult(res: TrainStepResult, model: string, batch: number, dispatches?: number): void {
   expect(res.model).toBe(model);
   expect(res.batch).toBe(batch);
@@ -127,9 +169,9 @@ function checkResult(res: TrainStepResult, model: string, batch: number, dispatc
 }
 
 describe('graft bench train-step', () => {
-  it('makeTrainer: one submit per step for both benchmark models', async () => {
+  it('makeTrainer: one submit per step for every benchmark model', async () => {
     const r = rt();
-    for (const name of ['mlp', 'cnn'] as const) {
+    for (const name of ['mlp', 'cnn', 'encoder'] as const) {
       const tr = makeTrainer(r, name, 2);
       for (let i = 0; i < 3; i++) {
         const s0 = r.stats.submits;
@@ -175,7 +217,43 @@ describe('graft bench train-step', () => {
     for (const k of ['stepMs', 'samplesPerSec', 'dispatchesPerStep', 'submitsPerStep', 'peakBytes', 'recordMs', 'finalLoss']) {
       expect(typeof Reflect.get(Object(v), k), k).toBe('number');
     }
-    await expect(program.parseAsync(['bench', 'train-step', '--model', 'resnet'], { from: 'user' })).rejects.toThrow(/--model must be mlp or cnn, got 'resnet'/);
+    await expect(program.parseAsync(['bench', 'train-step', '--model', 'resnet'], { from: 'user' })).rejects.toThrow(/--model must be one of mlp, cnn, encoder, got 'resnet'/);
     await expect(program.parseAsync(['bench', 'train-step', '--batch', '0'], { from: 'user' })).rejects.toThrow(/--batch must be a positive integer/);
+  });
+
+  it('benchTrainStep with capture: same dispatches and final loss as the normal run, 1 submit, no buffers created, pinned memory reported', async () => {
+    const r = rt();
+    const c = await compareTrainStepCapture(r, { model: 'cnn', batch: 3, steps: 3, warmup: 1 });
+    checkResult(c.uncaptured, 'cnn', 3);
+    expect(c.captured.captured).toBe(true);
+    expect(c.uncaptured.captured).toBe(false);
+    expect(c.captured.submitsPerStep).toBe(1);
+    expect(c.captured.dispatchesPerStep).toBe(c.uncaptured.dispatchesPerStep);
+    expect(c.captured.buffersCreated).toBe(0);
+    expect(c.captured.pinnedBytes).toBeGreaterThan(0);
+    expect(c.uncaptured.pinnedBytes).toBe(0);
+    expect(c.sameLoss, `final loss ${c.uncaptured.finalLoss} vs ${c.captured.finalLoss}`).toBe(true);
+    expect(c.encodeSpeedup).toBeCloseTo(c.uncaptured.recordMs / c.captured.recordMs, 9);
+    await expect(benchTrainStep(r, { model: 'mlp', batch: 2, steps: 1, warmup: 0, capture: true })).rejects.toThrow(/capture needs at least 1 warm-up step/);
+  });
+
+  it('the CLI with --capture --json prints one JSON object with both runs', async () => {
+    const program = new Command().exitOverride().configureOutput({ writeErr: () => {}, writeOut: () => {} });
+    registerTrainStepBench(program.command('bench'));
+    const out: string[] = [];
+    const spy = vi.spyOn(process.stdout, 'write').mockImplementation((s: string | Uint8Array) => {
+      out.push(String(s));
+      return true;
+    });
+    try {
+      await program.parseAsync(['bench', 'train-step', '--model', 'mlp', '--batch', '2', '--steps', '2', '--warmup', '1', '--capture', '--json'], { from: 'user' });
+    } finally {
+      spy.mockRestore();
+    }
+    const text = out.join('');
+    expect(text.trim().split('\n')).toHaveLength(1);
+    const v: unknown = JSON.parse(text);
+    expect(v).toMatchObject({ uncaptured: { model: 'mlp', captured: false, submitsPerStep: 1 }, captured: { model: 'mlp', captured: true, submitsPerStep: 1 }, sameLoss: true });
+    expect(typeof Reflect.get(Object(v), 'encodeSpeedup')).toBe('number');
   });
 });

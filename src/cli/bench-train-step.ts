@@ -1,8 +1,17 @@
-// `graft bench train-step`: median time and samples/s of a full training step (MLP or SmallCNN), with dispatches, submits and peak pool memory per step.
+// `graft bench train-step`: median time and samples/s of a full training step (MLP, SmallCNN or TinyEncoder), with dispatches, submits and peak pool memory per step; --capture compares with whole-step capture replay.
 import type { Command } from 'commander';
 import { GraftError } from '../runtime/errors.js';
 import { Runtime } from '../runtime/runtime.js';
-import { TRAIN_STEP_MODELS, benchTrainStep, formatTrainStep, type TrainStepModel, type TrainStepResult } from '../bench/train-step.js';
+import {
+  TRAIN_STEP_MODELS,
+  benchTrainStep,
+  compareTrainStepCapture,
+  formatTrainStep,
+  formatTrainStepComparison,
+  type TrainStepComparison,
+  type TrainStepModel,
+  type TrainStepResult,
+} from '../bench/train-step.js';
 import { printJson } from '../bench/report.js';
 import { nonNegInt, posInt } from './errors.js';
 import { startProgress } from './progress.js';
@@ -13,11 +22,12 @@ export interface TrainStepFlags {
   steps: number;
   warmup: number;
   json?: boolean;
+  capture?: boolean;
 }
 
 export function parseTrainModel(v: string): TrainStepModel {
   const m = TRAIN_STEP_MODELS.find((k) => k === v);
-  if (!m) throw new GraftError(`--model must be ${TRAIN_STEP_MODELS.join(' or ')}, got '${v}'`);
+  if (!m) throw new GraftError(`--model must be one of ${TRAIN_STEP_MODELS.join(', ')}, got '${v}'`);
   return m;
 }
 
@@ -29,9 +39,11 @@ export function registerTrainStepBench(bench: Command): Command {
     .option('--batch <B>', 'samples per step', posInt('--batch'), 32)
     .option('--steps <N>', 'timed steps; the median is reported', posInt('--steps'), 20)
     .option('--warmup <W>', 'untimed steps first (pipeline compiles, pool warm-up)', nonNegInt('--warmup'), 3)
+    .option('--capture', 'also time whole-step capture replays and compare encode ms/step and step ms with the normal step')
     .option('--json', 'print one JSON object on stdout')
     .action(async (flags: TrainStepFlags) => {
-      await benchTrainStepCommand(flags);
+      if (flags.capture) await benchTrainStepCaptureCommand(flags);
+      else await benchTrainStepCommand(flags);
     });
 }
 
@@ -49,4 +61,21 @@ export async function benchTrainStepCommand(f: TrainStepFlags, rt?: Runtime): Pr
   if (f.json) printJson(r);
   else for (const l of formatTrainStep(r)) console.log(l);
   return r;
+}
+
+/** `--capture`: the benchmark without, then with whole-step capture, on a fresh runtime (or `rt`); prints and returns the comparison. */
+export async function benchTrainStepCaptureCommand(f: TrainStepFlags, rt?: Runtime): Promise<TrainStepComparison> {
+  const own = rt ?? (await Runtime.create());
+  const total = 2 * (f.warmup + f.steps);
+  const bar = startProgress(`train-step ${f.model} batch ${f.batch}, normal then captured`, { total, unit: 'steps', json: f.json });
+  let c: TrainStepComparison;
+  try {
+    c = await compareTrainStepCapture(own, { model: f.model, batch: f.batch, steps: f.steps, warmup: f.warmup, onProgress: (done) => bar.update(done, total) });
+  } finally {
+    bar.stop();
+    if (!rt) own.destroy();
+  }
+  if (f.json) printJson(c);
+  else for (const l of formatTrainStepComparison(c)) console.log(l);
+  return c;
 }

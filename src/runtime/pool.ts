@@ -26,6 +26,8 @@ export interface PoolStats {
   heldBytes: number;
   /** Buffers reserved by live step captures (src/runtime/capture.ts), handed out or not. */
   pinned: number;
+  /** Size-class bytes of those buffers. */
+  pinnedBytes: number;
 }
 
 /**
@@ -41,7 +43,7 @@ export class BufferPool {
   private pinned = new Map<GPUBuffer, boolean>();
   /** While a capture records: upload targets acquired, and those released (kept out of the free lists). */
   private recording: { uploads: Set<GPUBuffer>; held: GPUBuffer[] } | null = null;
-  readonly stats: PoolStats = { created: 0, live: 0, liveBytes: 0, peakBytes: 0, heldBytes: 0, pinned: 0 };
+  readonly stats: PoolStats = { created: 0, live: 0, liveBytes: 0, peakBytes: 0, heldBytes: 0, pinned: 0, pinnedBytes: 0 };
 
   constructor(private device: GPUDevice) {}
 
@@ -125,6 +127,7 @@ export class BufferPool {
         }
       }
       this.pinned.set(buf, !free);
+      this.stats.pinnedBytes += size;
       out.push(buf);
     }
     for (const buf of held) this.toRecycled(buf);
@@ -138,6 +141,7 @@ export class BufferPool {
       const live = this.pinned.get(buf);
       if (live === undefined) continue;
       this.pinned.delete(buf);
+      this.stats.pinnedBytes -= this.sizes.get(buf) ?? 0;
       if (!live) this.toRecycled(buf);
     }
     this.stats.pinned = this.pinned.size;

@@ -3,14 +3,15 @@
 import { describe, expect, it } from 'vitest';
 import { Tensor } from '../src/tensor.js';
 import type { Runtime } from '../src/runtime/runtime.js';
-import { withFusion, type FusionName } from '../src/runtime/fusion.js';
+import { FUSION_NAMES, withFusion, type FusionName } from '../src/runtime/fusion.js';
 import { backward } from '../src/autograd/engine.js';
 import * as F from '../src/autograd/functional.js';
 import { noGrad } from '../src/autograd/grad-mode.js';
 import { Rng } from '../src/autograd/random.js';
 import { loraLinear } from '../src/peft/functional.js';
 import { BatchNorm2d, Conv2d, LayerNorm, Linear } from '../src/nn/layers.js';
-import { addLayerNorm, linearAct } from '../src/models/bert-layers.js';
+import { BertLayer, addLayerNorm, linearAct } from '../src/models/bert-layers.js';
+import { bertConfig } from '../src/models/bert-config.js';
 import { FoldCache, residualBlock, type ResidualBlock } from '../src/models/resnet-block.js';
 import { useRuntime } from './helpers/gpu.js';
 import { expectClose, type Tol } from './helpers/close.js';
@@ -109,6 +110,9 @@ describe('matmul-epilogue switch', () => {
   it('linear + ReLU forward/backward, batched [2, 3, 7] -> 11', async () => {
     await same('matmul-epilogue', [inp([2, 3, 7], 9), inp([11, 7], 10), inp([11], 11)], ([x, w, b]) => F.linear(x!, w!, b!, 'relu'));
   });
+  it('linear with bias, no activation, one row', async () => {
+    await same('matmul-epilogue', [inp([1, 8], 25), inp([3, 8], 26), inp([3], 27)], ([x, w, b]) => F.linear(x!, w!, b!));
+  });
   it('linear + ReLU without bias', async () => {
     await same('matmul-epilogue', [inp([5, 9], 12), inp([6, 9], 13)], ([x, w]) => F.linear(x!, w!, null, 'relu'));
   });
@@ -174,5 +178,51 @@ describe('bn-fold switch', () => {
     await same('bn-fold', [inp([2, 6, 7, 7], 24, false)], ([x]) => noGrad(() => residualBlock(x!, blk, folds)), { atol: 1e-4, rtol: 1e-4 });
     folds.clear();
     for (const m of mods) m.dispose();
+  });
+});
+
+describe('all switches together in a BERT layer', () => {
+  const all = (on: boolean) => Object.fromEntries(FUSION_NAMES.map((n) => [n, on])) as Record<FusionName, boolean>;
+
+  it('training forward/backward and inference agree with every fusion on vs off (H 8, 2 heads, T 5, padding)', async () => {
+    const rt = getRt();
+    const cfg = bertConfig({ hiddenSize: 8, numAttentionHeads: 2, intermediateSize: 12, numHiddenLayers: 1, hiddenDropoutProb: 0, attentionProbsDropoutProb: 0, vocabSize: 20, maxPositionEmbeddings: 16 });
+    const layer = new BertLayer(rt, cfg);
+    layer.namedParameters().forEach(([name, p], i) => p.write(randArray(p.size, 300 + i, name.endsWith('LayerNorm.weight') ? 0.5 : -0.5, name.endsWith('LayerNorm.weight') ? 1.5 : 0.5)));
+    const mask = Tensor.from(rt, [1, 1, 1, 1, 1, 1, 1, 1, 0, 0], [2, 5]);
+    const hData = randArray(2 * 5 * 8, 400);
+    const gyData = randArray(2 * 5 * 8, 401);
+    const run = async (on: boolean, train: boolean): Promise<{ y: Float32Array; grads: Float32Array[]; dispatches: number }> => {
+      layer.train(train);
+      for (const p of layer.parameters()) {
+        p.grad?.dispose();
+        p.grad = null;
+      }
+      const h = Tensor.from(rt, hData, [2, 5, 8]);
+      h.requiresGrad = train;
+      await rt.sync();
+      const d0 = rt.stats.dispatches;
+      const y = withFusion(all(on), () => (train ? layer.forward(h, mask) : noGrad(() => layer.forward(h, mask))));
+      const dispatches = rt.stats.dispatches - d0;
+      const gy = Tensor.from(rt, gyData, y.shape);
+      if (train) withFusion(all(on), () => backward(y, gy));
+      const out = await y.read();
+      const grads = train ? await Promise.all([h, ...layer.parameters()].map((t) => t.grad!.read())) : [];
+      for (const t of [y, gy, h]) {
+        t.grad?.dispose();
+        t.dispose();
+      }
+      return { y: out, grads, dispatches };
+    };
+    for (const train of [true, false]) {
+      const a = await run(true, train);
+      const b = await run(false, train);
+      expect(a.dispatches, `train=${train}: different kernels`).not.toBe(b.dispatches);
+      expectClose(b.y, a.y, { atol: 3e-5, rtol: 3e-4 }, `train=${train}: output`);
+      a.grads.forEach((g, i) => expectClose(b.grads[i]!, g, { atol: 3e-5, rtol: 3e-4 }, `grad ${i === 0 ? 'input' : layer.namedParameters()[i - 1]![0]}`));
+    }
+    for (const p of layer.parameters()) p.grad?.dispose();
+    mask.dispose();
+    layer.dispose();
   });
 });

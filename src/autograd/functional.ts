@@ -84,14 +84,21 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
   return apply1('matmul', [a, b], null);
 }
 
-/** x [..., in] · weight [out, in]ᵀ + bias [out]; `activation: 'relu'` fuses a relu into the same kernel. */
+/** x [..., in] · weight [out, in]ᵀ + bias [out]; `activation: 'relu'` fuses a relu into the same kernel (bias and relu are separate kernels when fusion 'matmul-epilogue' is off). */
 export function linear(x: Tensor, weight: Tensor, bias?: Tensor | null, activation: 'none' | 'relu' = 'none'): Tensor {
-  const inputs = bias ? [x, weight, bias] : [x, weight];
-  if (activation === 'none' || fusionEnabled('matmul-epilogue')) return apply1('linear', inputs, { activation });
-  // Fusion 'matmul-epilogue' off: the relu runs as its own element-wise kernel.
-  const h = apply1('linear', inputs, { activation: 'none' });
-  const y = relu(h);
-  h.dispose();
+  if ((!bias && activation === 'none') || fusionEnabled('matmul-epilogue')) return apply1('linear', bias ? [x, weight, bias] : [x, weight], { activation });
+  // Fusion 'matmul-epilogue' off: the bias add and the relu run as their own element-wise kernels.
+  let y = apply1('linear', [x, weight], { activation: 'none' });
+  if (bias) {
+    const b = add(y, bias);
+    y.dispose();
+    y = b;
+  }
+  if (activation === 'relu') {
+    const r = relu(y);
+    y.dispose();
+    y = r;
+  }
   return y;
 }
 

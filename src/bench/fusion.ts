@@ -1,8 +1,8 @@
-// `graft bench fusion` measuring code: each fusion's workload timed with the switch on and off, median of N after warm-up.
+// `graft bench fusion` measuring code: each fusion's workload timed with the switch on and off (runs interleaved), median of N after warm-up.
 import type { Runtime } from '../runtime/runtime.js';
 import { GraftError } from '../runtime/errors.js';
 import { FUSION_NAMES, assertFusionName, fusionEnabled, withFusion, type FusionName } from '../runtime/fusion.js';
-import { describeTimer, measure, type Timer } from './measure.js';
+import { describeTimer, measure, median, type Timer } from './measure.js';
 import { adapterName } from './run.js';
 import { FUSION_CASES, type FusionCase } from './fusion-cases.js';
 
@@ -14,8 +14,8 @@ export interface FusionBenchOptions {
   warmup?: number;
   repeats?: number;
   timer?: 'auto' | Timer;
-  /** Called before each timed half: (case label, fused?). */
-  onCase?: (label: string, fused: boolean) => void;
+  /** Called before each case is timed. */
+  onCase?: (label: string) => void;
 }
 
 export interface FusionRow {
@@ -46,17 +46,36 @@ export function parseFusionNames(s: string): FusionName[] {
   return names as FusionName[];
 }
 
-async function timeCase(rt: Runtime, c: FusionCase, fused: boolean, o: Required<Pick<FusionBenchOptions, 'warmup' | 'repeats' | 'timer' | 'quick'>>): Promise<{ ms: number; timer: Timer }> {
-  return withFusion({ [c.fusion]: fused }, async () => {
-    const w = c.make(rt, o.quick);
-    try {
-      const m = await measure(rt, () => w.run(), { warmup: o.warmup, repeats: o.repeats, timer: o.timer });
-      return { ms: m.medianMs, timer: m.timer };
-    } finally {
-      w.dispose();
-      await rt.sync();
+type Counts = Required<Pick<FusionBenchOptions, 'warmup' | 'repeats' | 'timer' | 'quick'>>;
+
+/**
+ * Build the workload once per side (each under its switch), then alternate single timed runs fused /
+ * unfused (order flipped every round) so drift on a shared, noisy machine hits both sides alike.
+ */
+async function timeCase(rt: Runtime, c: FusionCase, o: Counts): Promise<{ fusedMs: number; unfusedMs: number; timer: Timer }> {
+  const sides = [true, false] as const;
+  const work = sides.map((on) => withFusion({ [c.fusion]: on }, () => c.make(rt, o.quick)));
+  const samples: number[][] = [[], []];
+  let timer: Timer = 'wall-clock';
+  const once = async (i: 0 | 1): Promise<number> =>
+    withFusion({ [c.fusion]: sides[i] }, async () => {
+      const m = await measure(rt, () => work[i]!.run(), { warmup: 0, repeats: 1, timer: o.timer });
+      timer = m.timer;
+      return m.medianMs;
+    });
+  try {
+    for (let r = 0; r < o.warmup + o.repeats; r++) {
+      const order: (0 | 1)[] = r % 2 ? [1, 0] : [0, 1];
+      for (const i of order) {
+        const ms = await once(i);
+        if (r >= o.warmup) samples[i]!.push(ms);
+      }
     }
-  });
+  } finally {
+    for (const w of work) w.dispose();
+    await rt.sync();
+  }
+  return { fusedMs: median(samples[0]!), unfusedMs: median(samples[1]!), timer };
 }
 
 /** Time every selected fusion fused and unfused on this runtime's adapter. */
@@ -69,12 +88,10 @@ export async function runFusionBench(rt: Runtime, opts: FusionBenchOptions = {})
   for (const c of FUSION_CASES) {
     if (only && !only.has(c.fusion)) continue;
     const label = c.label(quick);
-    opts.onCase?.(label, true);
-    const f = await timeCase(rt, c, true, o);
-    opts.onCase?.(label, false);
-    const u = await timeCase(rt, c, false, o);
-    timer = f.timer;
-    rows.push({ fusion: c.fusion, workload: label, fusedMs: f.ms, unfusedMs: u.ms, speedup: u.ms / f.ms, enabled: fusionEnabled(c.fusion) });
+    opts.onCase?.(label);
+    const t = await timeCase(rt, c, o);
+    timer = t.timer;
+    rows.push({ fusion: c.fusion, workload: label, fusedMs: t.fusedMs, unfusedMs: t.unfusedMs, speedup: t.unfusedMs / t.fusedMs, enabled: fusionEnabled(c.fusion) });
   }
   return { adapter: adapterName(rt), timer: describeTimer(rt, timer), quick, warmup: o.warmup, repeats: o.repeats, rows };
 }

@@ -29,7 +29,7 @@ export function registerFusionBench(bench: Command): Command {
     .action(async (f: FusionFlags) => {
       const rt = await Runtime.create();
       try {
-        const onCase = f.json ? undefined : (label: string, fused: boolean) => process.stderr.write(`  ${label}: ${fused ? 'fused' : 'unfused'}\n`);
+        const onCase = f.json ? undefined : (label: string) => process.stderr.write(`  timing ${label}\n`);
         const r = await runFusionBench(rt, { only: f.only, quick: f.quick, repeats: f.repeats, warmup: f.warmup, timer: f.timer, onCase });
         if (f.json) printJson(r);
         else for (const l of formatFusionBench(r)) console.log(l);

@@ -8,6 +8,9 @@ import { backward, F } from '../src/autograd/index.js';
 import type { Module } from '../src/nn/index.js';
 import { AdamW, clipGradNorm, linearWarmupDecay, captureTrainingStep, type BatchInput } from '../src/optim/index.js';
 import { MLP, SmallCNN, TinyEncoder } from '../src/models/small.js';
+import { dropout } from '../src/kernels/dropout.js';
+import { f32 } from '../src/runtime/params.js';
+import dropoutSrc from '../shaders/dropout.wgsl';
 import { useRuntime } from './helpers/gpu.js';
 import { rng } from './helpers/rand.js';
 
@@ -208,6 +211,64 @@ describe('memory plan and errors', () => {
     y.dispose();
     s.opt.dispose();
     s.model.dispose();
+    await r.sync();
+  });
+});
+
+describe('host-side data in captured steps', () => {
+  it('a dispatch with dynamic params re-evaluates them on every replay (dropout with a fresh seed per step equals uncaptured dropout with those seeds)', async () => {
+    const r = rt();
+    const n = 1000;
+    const x = Tensor.from(r, Float32Array.from({ length: n }, (_, i) => 1 + (i % 7)), [n]);
+    let seed = 41;
+    const params = (s: number) => [n, 0, 0, 0, s, 0, 2 ** 31, 0, f32(2)]; // p = 0.5: thresh 2^31, scale 2, offset 0
+    const cap = captureStep(r, () => {
+      const y = Tensor.empty(r, [n]);
+      r.dispatch(
+        { name: 'dropout', code: dropoutSrc },
+        { buffers: [x, y], params: params(seed), dynamic: () => params(++seed), constants: { WG: 256 }, workgroups: [Math.ceil(n / 4 / 256)] },
+      );
+      return y;
+    });
+    const got = [await cap.outputs[0]!.read()];
+    for (let i = 0; i < 3; i++) {
+      const [v] = cap.replay();
+      got.push(await v!.read());
+      v!.dispose();
+    }
+    expect(seed).toBe(44);
+    for (let i = 0; i < got.length; i++) {
+      const ref = dropout(x, 0.5, 41 + i);
+      expect(Array.from(got[i]!), `replay ${i}: seed ${41 + i}`).toEqual(Array.from(await ref.read()));
+      ref.dispose();
+    }
+    expect(Array.from(got[1]!)).not.toEqual(Array.from(got[0]!));
+    cap.dispose();
+    x.dispose();
+    await r.sync();
+  });
+
+  it('host data uploaded inside the captured step (Tensor.from) keeps its buffer, so replays read the same constant', async () => {
+    const r = rt();
+    const x = Tensor.from(r, [1, 2, 3, 4], [4]);
+    const cap = captureStep(
+      r,
+      () => {
+        const c = Tensor.from(r, [10, 20, 30, 40], [4]);
+        const y = F.add(x, c);
+        c.dispose(); // its buffer must not be reused by the next kernel of the step
+        const z = F.mul(y, y);
+        y.dispose();
+        return z;
+      },
+      { inputs: [x] },
+    );
+    expect(Array.from(await cap.outputs[0]!.read())).toEqual([121, 484, 1089, 1936]);
+    const [v] = cap.replay([[0, 1, 2, 3]]);
+    expect(Array.from(await v!.read())).toEqual([100, 441, 1024, 1849]);
+    v!.dispose();
+    cap.dispose();
+    x.dispose();
     await r.sync();
   });
 });

@@ -82,6 +82,14 @@ describe('attention switch', () => {
     );
     mask.dispose();
   });
+  it('a fully padded sequence gives 0 and no gradient on both paths', async () => {
+    const [B, H, T, D] = [3, 1, 4, 4];
+    const rt = getRt();
+    const mask = Tensor.from(rt, [1, 1, 0, 1, 0, 0, 0, 0, 1, 1, 1, 1], [B, T]);
+    const s = [B, H, T, D];
+    await same('attention', [inp(s, 31), inp(s, 32), inp(s, 33)], ([q, k, v]) => F.scaledDotProductAttention(q!, k!, v!, { mask }));
+    mask.dispose();
+  });
   it('causal with a custom scale, Dh 5, T 9', async () => {
     const s = [1, 2, 9, 5];
     await same('attention', [inp(s, 4), inp(s, 5), inp(s, 6)], ([q, k, v]) => F.scaledDotProductAttention(q!, k!, v!, { causal: true, scale: 0.7 }));

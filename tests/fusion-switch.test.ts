@@ -14,7 +14,7 @@ import {
   type FusionName,
 } from '../src/runtime/fusion.js';
 import { fusedByDefault } from '../src/peft/config.js';
-import { parseFusionNames } from '../src/bench/fusion.js';
+import { autoRepeats, parseFusionNames } from '../src/bench/fusion.js';
 
 const touched: string[] = [];
 function setEnv(name: FusionName, v: string | undefined): void {
@@ -116,5 +116,15 @@ describe('fusion registry', () => {
     expect(withFusion({ lora: false }, () => fusedByDefault())).toBe(false);
     setEnv('lora', 'x');
     expect(() => fusedByDefault()).toThrow(GraftError);
+  });
+
+  it('bench auto repeats: odd, 5..31, more for short workloads', () => {
+    expect(autoRepeats(60_000)).toBe(5);
+    expect(autoRepeats(1)).toBe(31);
+    expect(autoRepeats(0)).toBe(31);
+    const mid = autoRepeats(1000);
+    expect(mid % 2).toBe(1);
+    expect(mid).toBeGreaterThanOrEqual(12);
+    expect(mid).toBeLessThanOrEqual(13);
   });
 });

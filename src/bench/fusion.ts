@@ -11,7 +11,9 @@ export interface FusionBenchOptions {
   only?: readonly FusionName[];
   /** Tiny shapes, 1 warm-up, 2 timed runs (a smoke test, not a measurement). */
   quick?: boolean;
+  /** Untimed fused + unfused rounds first (default 2; --quick 1). */
   warmup?: number;
+  /** Timed rounds (default: enough for about 12 s per case, 5 to 31; --quick 2). */
   repeats?: number;
   timer?: 'auto' | Timer;
   /** Called before each case is timed. */
@@ -23,6 +25,8 @@ export interface FusionRow {
   workload: string;
   fusedMs: number;
   unfusedMs: number;
+  /** Timed runs per side. */
+  repeats: number;
   /** unfusedMs / fusedMs (> 1: the fusion is faster). */
   speedup: number;
   /** The switch's current value (API override, env GRAFT_FUSE_<NAME>, else FUSION_DEFAULTS). */
@@ -34,7 +38,6 @@ export interface FusionBenchResult {
   timer: string;
   quick: boolean;
   warmup: number;
-  repeats: number;
   rows: FusionRow[];
 }
 
@@ -46,13 +49,25 @@ export function parseFusionNames(s: string): FusionName[] {
   return names as FusionName[];
 }
 
-type Counts = Required<Pick<FusionBenchOptions, 'warmup' | 'repeats' | 'timer' | 'quick'>>;
+type Counts = Required<Pick<FusionBenchOptions, 'warmup' | 'timer' | 'quick'>> & { repeats: number | undefined };
+
+/** Time budget per case when --repeats is not given: short workloads get more samples (noisy shared machines). */
+const AUTO_BUDGET_MS = 12_000;
+const AUTO_MIN = 5;
+const AUTO_MAX = 31;
+
+/** Repeats for a fused + unfused round of `roundMs` (odd, so the median is one sample). */
+export function autoRepeats(roundMs: number): number {
+  const n = roundMs > 0 ? Math.ceil(AUTO_BUDGET_MS / roundMs) : AUTO_MAX;
+  const c = Math.min(AUTO_MAX, Math.max(AUTO_MIN, n));
+  return c % 2 ? c : c + 1;
+}
 
 /**
  * Build the workload once per side (each under its switch), then alternate single timed runs fused /
  * unfused (order flipped every round) so drift on a shared, noisy machine hits both sides alike.
  */
-async function timeCase(rt: Runtime, c: FusionCase, o: Counts): Promise<{ fusedMs: number; unfusedMs: number; timer: Timer }> {
+async function timeCase(rt: Runtime, c: FusionCase, o: Counts): Promise<{ fusedMs: number; unfusedMs: number; repeats: number; timer: Timer }> {
   const sides = [true, false] as const;
   const work = sides.map((on) => withFusion({ [c.fusion]: on }, () => c.make(rt, o.quick)));
   const samples: number[][] = [[], []];
@@ -64,24 +79,24 @@ async function timeCase(rt: Runtime, c: FusionCase, o: Counts): Promise<{ fusedM
       return m.medianMs;
     });
   try {
-    for (let r = 0; r < o.warmup + o.repeats; r++) {
+    let last = 0;
+    for (let r = 0; r < o.warmup; r++) last = (await once(0)) + (await once(1));
+    const repeats = o.repeats ?? autoRepeats(last);
+    for (let r = 0; r < repeats; r++) {
       const order: (0 | 1)[] = r % 2 ? [1, 0] : [0, 1];
-      for (const i of order) {
-        const ms = await once(i);
-        if (r >= o.warmup) samples[i]!.push(ms);
-      }
+      for (const i of order) samples[i]!.push(await once(i));
     }
   } finally {
     for (const w of work) w.dispose();
     await rt.sync();
   }
-  return { fusedMs: median(samples[0]!), unfusedMs: median(samples[1]!), timer };
+  return { fusedMs: median(samples[0]!), unfusedMs: median(samples[1]!), repeats: samples[0]!.length, timer };
 }
 
 /** Time every selected fusion fused and unfused on this runtime's adapter. */
 export async function runFusionBench(rt: Runtime, opts: FusionBenchOptions = {}): Promise<FusionBenchResult> {
   const quick = opts.quick ?? false;
-  const o = { quick, warmup: opts.warmup ?? (quick ? 1 : 2), repeats: opts.repeats ?? (quick ? 2 : 5), timer: opts.timer ?? 'auto' };
+  const o: Counts = { quick, warmup: opts.warmup ?? (quick ? 1 : 2), repeats: opts.repeats ?? (quick ? 2 : undefined), timer: opts.timer ?? 'auto' };
   const only = opts.only ? new Set(opts.only) : null;
   const rows: FusionRow[] = [];
   let timer: Timer = 'wall-clock';
@@ -91,20 +106,21 @@ export async function runFusionBench(rt: Runtime, opts: FusionBenchOptions = {})
     opts.onCase?.(label);
     const t = await timeCase(rt, c, o);
     timer = t.timer;
-    rows.push({ fusion: c.fusion, workload: label, fusedMs: t.fusedMs, unfusedMs: t.unfusedMs, speedup: t.unfusedMs / t.fusedMs, enabled: fusionEnabled(c.fusion) });
+    rows.push({ fusion: c.fusion, workload: label, fusedMs: t.fusedMs, unfusedMs: t.unfusedMs, repeats: t.repeats, speedup: t.unfusedMs / t.fusedMs, enabled: fusionEnabled(c.fusion) });
   }
-  return { adapter: adapterName(rt), timer: describeTimer(rt, timer), quick, warmup: o.warmup, repeats: o.repeats, rows };
+  return { adapter: adapterName(rt), timer: describeTimer(rt, timer), quick, warmup: o.warmup, rows };
 }
 
 /** The table: fusion, workload, fused ms, unfused ms, speed-up, current default. */
 export function formatFusionBench(r: FusionBenchResult): string[] {
-  const head = ['fusion', 'workload', 'fused ms', 'unfused ms', 'speed-up', 'on'];
-  const body = r.rows.map((x) => [x.fusion, x.workload, x.fusedMs.toFixed(2), x.unfusedMs.toFixed(2), `${x.speedup.toFixed(2)}×`, x.enabled ? 'on' : 'off']);
+  const head = ['fusion', 'workload', 'fused ms', 'unfused ms', 'speed-up', 'runs', 'default'];
+  const body = r.rows.map((x) => [x.fusion, x.workload, x.fusedMs.toFixed(2), x.unfusedMs.toFixed(2), `${x.speedup.toFixed(2)}×`, String(x.repeats), x.enabled ? 'on' : 'off']);
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
-  const line = (cells: string[]) => cells.map((c, i) => (i >= 2 && i <= 4 ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join('  ').trimEnd();
+  const line = (cells: string[]) => cells.map((c, i) => (i >= 2 && i <= 5 ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join('  ').trimEnd();
   return [
     `adapter   ${r.adapter}`,
-    `timer     ${r.timer}; median of ${r.repeats} after ${r.warmup} warm-up${r.quick ? ' (--quick: tiny shapes, not a measurement)' : ''}`,
+    `timer     ${r.timer}; median of the runs per side after ${r.warmup} warm-up rounds, fused and unfused interleaved${r.quick ? ' (--quick: tiny shapes, not a measurement)' : ''}`,
+    `default   the switch as it stands now (API / GRAFT_FUSE_<NAME> / FUSION_DEFAULTS)`,
     '',
     line(head),
     line(widths.map((w) => '-'.repeat(w))),

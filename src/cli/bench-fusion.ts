@@ -22,7 +22,7 @@ export function registerFusionBench(bench: Command): Command {
     .description('time each kernel fusion on and off (GRAFT_FUSE_<NAME> switches) on a training-sized workload')
     .option('--only <names>', 'comma-separated fusions to time (default: all)', parseFusionNames)
     .option('--quick', 'tiny shapes, 1 warm-up, 2 runs (smoke test; not a measurement)')
-    .option('--repeats <R>', 'timed runs per side; the median is reported (default 5, --quick 2)', posInt('--repeats'))
+    .option('--repeats <R>', 'timed runs per side; the median is reported (default: about 12 s per case, 5 to 31; --quick 2)', posInt('--repeats'))
     .option('--warmup <W>', 'untimed runs first (default 2, --quick 1)', nonNegInt('--warmup'))
     .option('--timer <kind>', 'auto (GPU timestamps when the adapter has them) | gpu-timestamp | wall-clock', parseTimer, 'auto')
     .option('--json', 'print one JSON object on stdout')

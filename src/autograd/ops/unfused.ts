@@ -3,6 +3,7 @@
 import { Tensor } from '../../tensor.js';
 import { binary, scale as scaleKernel } from '../../kernels/elementwise.js';
 import { embedding as embeddingKernel } from '../../kernels/embedding.js';
+import { reduce } from '../../kernels/reduce.js';
 import * as F from '../functional.js';
 
 /** Large negative added to masked scores: exp() underflows to exactly 0, as the fused kernel's weight 0. */
@@ -11,7 +12,7 @@ const MASKED = -1e30;
 /**
  * softmax(q kᵀ · scale + mask bias (+ causal bias)) · v for q [B, H, Tq, Dh], k, v [B, H, Tk, Dh],
  * mask [B, Tk] (1 keep, 0 pad). Separate kernels: matmul, scale, add, softmax, matmul; autograd records each.
- * A row with every key masked gets uniform weights here (the fused kernel outputs 0 there).
+ * A sequence whose keys are all masked gets output 0 (and no gradient), as in the fused kernel.
  */
 export function attentionUnfused(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | null, scale: number | undefined, causal: boolean): Tensor {
   const [B, , Tq, Dh] = q.shape as [number, number, number, number];
@@ -45,7 +46,13 @@ export function attentionUnfused(q: Tensor, k: Tensor, v: Tensor, mask: Tensor |
   logits.dispose();
   const out = F.matmul(p, v); // [B, H, Tq, Dh]
   p.dispose();
-  return out;
+  if (!mask) return out;
+  // softmax over all-masked keys is uniform; the fused kernel gives 0: zero those sequences
+  const any = reduce(mask, 'max', [1]); // [B]
+  const any4 = any.reshape([B, 1, 1, 1]);
+  const y = F.mul(out, any4);
+  for (const t of [any, any4, out]) t.dispose();
+  return y;
 }
 
 export interface CeUnfusedOpts {

@@ -73,7 +73,7 @@ describe('finetuneText', () => {
     model.dispose();
   }, 120_000);
 
-  it('every strategy trains what it should: linear-probe < prompt < adapter < full trainable parameters', async () => {
+  it('every strategy trains what it should: linear-probe < prompt < lora, adapter < full trainable parameters', async () => {
     const r = rt();
     const cfg = bertConfig({ vocabSize: tok.size, hiddenSize: 32, numHiddenLayers: 1, numAttentionHeads: 2, intermediateSize: 64, maxPositionEmbeddings: 64 });
     const counts: Record<string, number> = {};
@@ -93,6 +93,8 @@ describe('finetuneText', () => {
     expect(counts['linear-probe']).toBe(H * H + H + 2 * H + 2);
     expect(counts.prompt).toBe(counts['linear-probe']! + 4 * H);
     expect(counts.adapter).toBeGreaterThan(counts.prompt!);
+    // lora: the head (pooler + classifier) + A [8, H] and B [H, 8] on query and value of the one layer
+    expect(counts.lora).toBe(counts['linear-probe']! + 2 * (8 * H + H * 8));
     expect(counts.full).toBeGreaterThan(counts.adapter!);
   });
 
@@ -111,7 +113,7 @@ describe('finetuneText', () => {
     expect(ft.test).toBe(8);
     expect(ft.steps).toBe(2);
     expect(ft.trainableParams).toBeLessThan(ft.totalParams);
-    await expect(runFinetuneText({ model: out, data: 'spam-assassin', strategy: 'lora' }, r)).rejects.toThrow(/--strategy must be one of full, adapter, prompt, linear-probe/);
+    await expect(runFinetuneText({ model: out, data: 'spam-assassin', strategy: 'bogus' }, r)).rejects.toThrow(/--strategy must be one of full, lora, adapter, prompt, linear-probe/);
     await expect(runFinetuneText({ model: join(dir, 'nope'), data: 'spam-assassin', strategy: 'full' }, r)).rejects.toThrow(GraftError);
     await expect(runPretrainMlm({ data: 'x.csv', config: cfgPath, vocab, out }, r)).rejects.toThrow(/--data must be/);
     await expect(runPretrainMlm({ data: 'spam-assassin', out }, r)).rejects.toThrow(/exactly one of --config/);

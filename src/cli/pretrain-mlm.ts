@@ -1,4 +1,4 @@
-// `graft pretrain-mlm`: masked-LM pretraining of a BERT (random init from a config.json, or a model folder) on SpamAssassin or JSONL text.
+// `graft pretrain-mlm`: masked-LM pretraining of a BERT (random init from a config.json, or a model folder) on SpamAssassin or JSONL text (the fine-tuning test split held out).
 import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
@@ -12,6 +12,8 @@ import { readBertConfig } from '../models/bert-config.js';
 import { BertForMaskedLM, loadBertForMaskedLM } from '../models/bert-mlm.js';
 import { pretrainMlm, type PretrainMlmResult } from '../train-text/mlm.js';
 import { posInt } from './errors.js';
+import { trimVocab } from '../train-text/vocab.js';
+import { textSplits } from '../train-text/data.js';
 import { startProgress } from './progress.js';
 
 export interface PretrainMlmFlags {
@@ -30,6 +32,15 @@ export interface PretrainMlmFlags {
   limit?: number;
   out: string;
   json?: boolean;
+  /** Cut --vocab to the N pieces the pretraining texts use most (--config only; see trimVocab). */
+  vocabSize?: number;
+  /**
+   * Labelled data (spam-assassin): leave out the test split that `graft finetune-text --test-fraction f --seed s`
+   * holds out (same stratified split; default 0.2; 0 = use every text). JSONL files are used whole.
+   */
+  testFraction?: number;
+  /** Seed of that split (default: --seed). */
+  splitSeed?: number;
 }
 
 export interface PretrainMlmSummary {
@@ -40,11 +51,22 @@ export interface PretrainMlmSummary {
   seconds: number;
   texts: number;
   params: number;
+  vocabSize: number;
+  /** Share of the texts' tokens (full vocabulary) the trimmed vocabulary keeps (1 without --vocab-size). */
+  vocabCoverage: number;
 }
 
-/** Texts of --data: SpamAssassin bodies (subject + body, 2000 characters at most) or a JSONL file's "text" fields. */
-export async function readTexts(data: string, limit?: number): Promise<string[]> {
+/**
+ * Texts of --data: SpamAssassin bodies (subject + body, 2000 characters at most; without the finetune-text
+ * test split of `holdout` when given) or a JSONL file's "text" fields. `limit` keeps the first n.
+ */
+export async function readTexts(data: string, limit?: number, holdout?: { testFraction: number; seed: number }): Promise<string[]> {
   if (data === 'spam-assassin') {
+    if (holdout && holdout.testFraction > 0) {
+      if (!(holdout.testFraction < 1)) throw new GraftError(`--test-fraction must be in [0, 1), got ${holdout.testFraction}`);
+      const { train } = await textSplits({ data, testFraction: holdout.testFraction, seed: holdout.seed });
+      return train.slice(0, limit ?? train.length).map((e) => e.text);
+    }
     const ds = await loadSpamAssassin({ maxChars: 2000, limit });
     return Array.from({ length: ds.length }, (_, i) => ds.get(i).text);
   }
@@ -66,13 +88,15 @@ export async function runPretrainMlm(f: PretrainMlmFlags, runtime?: Runtime): Pr
   if (!f.out) throw new GraftError('give --out DIR');
   if (!!f.config === !!f.model) throw new GraftError('give exactly one of --config (a config.json, random init) or --model (a folder to continue from)');
   if (f.steps !== undefined && f.epochs !== undefined) throw new GraftError('give --steps or --epochs, not both');
-  const texts = await readTexts(f.data, f.limit);
+  if (f.vocabSize !== undefined && !f.config) throw new GraftError('--vocab-size needs --config (a model folder keeps its vocabulary)');
+  const texts = await readTexts(f.data, f.limit, { testFraction: f.testFraction ?? 0.2, seed: f.splitSeed ?? f.seed ?? 0 });
   if (!texts.length) throw new GraftError(`--data ${f.data}: no texts`);
   const rt = runtime ?? (await Runtime.create());
   let model: BertForMaskedLM | null = null;
   try {
     let tokenizer: WordPieceTokenizer;
     let vocabPath: string | undefined;
+    let coverage = 1;
     if (f.model) {
       if (!existsSync(f.model) || !statSync(f.model).isDirectory()) throw new GraftError(`--model ${f.model}: no such folder`);
       const loaded = await loadBertForMaskedLM(rt, f.model, { rng: new Rng(f.seed ?? 0) });
@@ -84,9 +108,16 @@ export async function runPretrainMlm(f: PretrainMlmFlags, runtime?: Runtime): Pr
     } else {
       if (!f.vocab) throw new GraftError('--config needs --vocab vocab.txt');
       if (!existsSync(f.config!)) throw new GraftError(`--config ${f.config}: no such file`);
-      const cfg = await readBertConfig(f.config!);
+      let cfg = await readBertConfig(f.config!);
       tokenizer = await WordPieceTokenizer.fromVocabFile(f.vocab);
       vocabPath = f.vocab;
+      if (f.vocabSize !== undefined) {
+        const t = trimVocab(tokenizer, texts, f.vocabSize);
+        tokenizer = t.tokenizer;
+        coverage = t.coverage;
+        vocabPath = undefined; // saved from the trimmed tokenizer
+        cfg = { ...cfg, vocabSize: tokenizer.size };
+      }
       model = new BertForMaskedLM(rt, cfg, { rng: new Rng(f.seed ?? 0) });
     }
     if (tokenizer.size > model.config.vocabSize) throw new GraftError(`the vocabulary has ${tokenizer.size} tokens, more than the config's vocab_size ${model.config.vocabSize}`);
@@ -114,7 +145,7 @@ export async function runPretrainMlm(f: PretrainMlmFlags, runtime?: Runtime): Pr
     } finally {
       bar.stop();
     }
-    return { out: f.out, steps: res.steps, firstLoss: res.firstLoss, lastLoss: res.lastLoss, seconds: res.seconds, texts: texts.length, params: model.parameters().reduce((s, t) => s + t.size, 0) };
+    return { out: f.out, steps: res.steps, firstLoss: res.firstLoss, lastLoss: res.lastLoss, seconds: res.seconds, texts: texts.length, params: model.parameters().reduce((s, t) => s + t.size, 0), vocabSize: tokenizer.size, vocabCoverage: coverage };
   } finally {
     model?.dispose();
     if (!runtime) rt.destroy();
@@ -124,7 +155,12 @@ export async function runPretrainMlm(f: PretrainMlmFlags, runtime?: Runtime): Pr
 async function pretrainCommand(f: PretrainMlmFlags): Promise<void> {
   const r = await runPretrainMlm(f);
   if (f.json) console.log(JSON.stringify(r));
-  else console.log(`saved ${r.out}: ${r.steps} steps on ${r.texts} texts in ${r.seconds.toFixed(1)} s, MLM loss ${r.firstLoss.toFixed(3)} -> ${r.lastLoss.toFixed(3)}`);
+  else {
+    console.log(
+      `saved ${r.out}: ${r.steps} steps on ${r.texts} texts in ${r.seconds.toFixed(1)} s, MLM loss ${r.firstLoss.toFixed(3)} -> ${r.lastLoss.toFixed(3)} ` +
+        `(${r.params} parameters, vocabulary ${r.vocabSize}${r.vocabCoverage < 1 ? `, covering ${(100 * r.vocabCoverage).toFixed(1)}% of the text's tokens` : ''})`,
+    );
+  }
 }
 
 /** Add `graft pretrain-mlm` to the program. */
@@ -143,6 +179,9 @@ export function registerPretrainMlmCommand(program: Command): Command {
     .option('--lr <x>', 'peak learning rate', num('--lr'), 1e-3)
     .option('--seed <n>', 'initialisation, shuffling and masking seed', (v: string) => Number(v), 0)
     .option('--limit <n>', 'use only the first n texts', posInt('--limit'))
+    .option('--vocab-size <n>', 'cut --vocab to the n pieces these texts use most (with --config; smaller output layer)', posInt('--vocab-size'))
+    .option('--test-fraction <f>', 'spam-assassin: hold out the test split finetune-text uses with this --test-fraction (0 = use every text)', (v: string) => Number(v), 0.2)
+    .option('--split-seed <n>', 'seed of that split (default: --seed)', (v: string) => Number(v))
     .requiredOption('--out <dir>', 'where to save the model (config.json, model.safetensors, vocab.txt)')
     .option('--json', 'print one JSON summary line')
     .action(pretrainCommand);

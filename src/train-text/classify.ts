@@ -1,4 +1,4 @@
-// Text-classification fine-tuning of a BertForSequenceClassification: full, adapter, prompt-tuning or linear-probe strategies.
+// Text-classification fine-tuning of a BertForSequenceClassification: full, LoRA, adapter, prompt-tuning or linear-probe strategies.
 import type { Runtime } from '../runtime/runtime.js';
 import { GraftError } from '../runtime/errors.js';
 import { Tensor, scope } from '../tensor.js';
@@ -14,13 +14,33 @@ import { Module } from '../nn/module.js';
 import type { BertForSequenceClassification, BertInputs } from '../models/bert.js';
 import { addAdapters, trainAdaptersOnly } from '../peft/adapters.js';
 import { createSoftPrompt, freezeForPromptTuning, promptForward, type SoftPrompt } from '../peft/prompt.js';
+import { applyLora } from '../peft/inject.js';
+import { Rng as ParamRng } from '../autograd/random.js';
 import { textOptimizer } from './optim.js';
 
-export type TextStrategy = 'full' | 'adapter' | 'prompt' | 'linear-probe';
-export const TEXT_STRATEGIES: readonly TextStrategy[] = ['full', 'adapter', 'prompt', 'linear-probe'];
+export type TextStrategy = 'full' | 'lora' | 'adapter' | 'prompt' | 'linear-probe';
+export const TEXT_STRATEGIES: readonly TextStrategy[] = ['full', 'lora', 'adapter', 'prompt', 'linear-probe'];
 
 /** Default peak learning rates per strategy (small models; frozen backbones take larger steps). */
-export const DEFAULT_LR: Record<TextStrategy, number> = { full: 1e-4, adapter: 1e-3, prompt: 3e-3, 'linear-probe': 3e-3 };
+export const DEFAULT_LR: Record<TextStrategy, number> = { full: 1e-4, lora: 1e-3, adapter: 1e-3, prompt: 3e-3, 'linear-probe': 3e-3 };
+
+/** LoRA settings of the 'lora' text strategy (PEFT names; see LoraOptions). */
+export interface TextLoraOptions {
+  /** Rank (default 8). */
+  r?: number;
+  /** lora_alpha (default 16: scaling 2). */
+  alpha?: number;
+  /** lora_dropout (default 0.1). */
+  dropout?: number;
+  /** Default ['query', 'value'] (PEFT's BERT default). */
+  targetModules?: readonly string[] | string;
+  useRslora?: boolean;
+  /** Trained in full and saved with the adapter (default ['classifier', 'pooler']: the head is new). */
+  modulesToSave?: readonly string[];
+}
+
+/** The LoRA defaults of the text strategy. */
+export const TEXT_LORA_DEFAULTS = { r: 8, alpha: 16, dropout: 0.1, targetModules: ['query', 'value'], modulesToSave: ['classifier', 'pooler'] } as const;
 
 export interface FinetuneTextOptions {
   model: BertForSequenceClassification;
@@ -28,7 +48,8 @@ export interface FinetuneTextOptions {
   train: readonly TextExample[];
   test: readonly TextExample[];
   /**
-   * full: every parameter. adapter: Houlsby adapters (+ LayerNorms, pooler, classifier). prompt: soft prompt
+   * full: every parameter. lora: LoRA on the target linears (default query, value) + the modules to save
+   * (default pooler, classifier; PEFT's modules_to_save). adapter: Houlsby adapters (+ LayerNorms, pooler, classifier). prompt: soft prompt
    * (+ pooler, classifier). linear-probe: pooler + classifier only. The pooler trains in the frozen strategies
    * because MLM pretraining leaves it at its initial values.
    */
@@ -49,6 +70,8 @@ export interface FinetuneTextOptions {
   adapterSize?: number;
   /** Soft-prompt length (default 8). */
   promptLength?: number;
+  /** LoRA settings (strategy 'lora'). */
+  lora?: TextLoraOptions;
   onStep?: (step: number, total: number, loss: number) => void;
 }
 
@@ -130,11 +153,28 @@ export async function predictText(
 }
 
 /** Set up `strategy` on `model` (adds adapters / makes a prompt, freezes); returns the prompt if any. */
-export async function applyStrategy(model: BertForSequenceClassification, strategy: TextStrategy, o: { adapterSize?: number; promptLength?: number; seed?: number } = {}): Promise<SoftPrompt | null> {
+export async function applyStrategy(
+  model: BertForSequenceClassification,
+  strategy: TextStrategy,
+  o: { adapterSize?: number; promptLength?: number; seed?: number; lora?: TextLoraOptions } = {},
+): Promise<SoftPrompt | null> {
   for (const [, t] of model.namedParameters()) t.requiresGrad = true;
   switch (strategy) {
     case 'full':
       return null;
+    case 'lora': {
+      const l = o.lora ?? {};
+      applyLora(model, {
+        r: l.r ?? TEXT_LORA_DEFAULTS.r,
+        alpha: l.alpha ?? TEXT_LORA_DEFAULTS.alpha,
+        dropout: l.dropout ?? TEXT_LORA_DEFAULTS.dropout,
+        targetModules: l.targetModules ?? TEXT_LORA_DEFAULTS.targetModules,
+        useRslora: l.useRslora,
+        modulesToSave: l.modulesToSave ?? TEXT_LORA_DEFAULTS.modulesToSave,
+        rng: new ParamRng(o.seed ?? 0),
+      });
+      return null;
+    }
     case 'linear-probe':
       freezeForPromptTuning(model);
       return null;
@@ -167,7 +207,7 @@ export async function finetuneText(o: FinetuneTextOptions): Promise<FinetuneText
   const batch = o.batch ?? 16;
   const seq = Math.min(o.seq ?? 128, model.config.maxPositionEmbeddings);
   const epochs = o.epochs ?? 3;
-  const prompt = await applyStrategy(model, strategy, { adapterSize: o.adapterSize, promptLength: o.promptLength, seed });
+  const prompt = await applyStrategy(model, strategy, { adapterSize: o.adapterSize, promptLength: o.promptLength, seed, lora: o.lora });
   const stepsPerEpoch = Math.ceil(o.train.length / batch);
   const total = stepsPerEpoch * epochs;
   const trainRoot = prompt ? [model, prompt] : [model];

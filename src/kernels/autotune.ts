@@ -134,7 +134,6 @@ export async function tuneShapes(rt: Runtime, shapes: readonly TuneShape[], opts
   let index = 0;
   for (const [family, m] of classes) {
     const cached = opts.force ? {} : cachedEntriesAnyMode(rt, family);
-    const fresh: Record<string, TuneEntry> = {};
     for (const [cls, shape] of m) {
       const hit = cached[cls];
       if (hit) {
@@ -146,10 +145,9 @@ export async function tuneShapes(rt: Runtime, shapes: readonly TuneShape[], opts
       const pick = await pickVariant(rt, shape, reps);
       if (!pick) continue;
       const e: TuneEntry = { variant: pick.variant, ms: pick.ms, shape, timer: tuneTimer(rt), graft: GRAFT_VERSION, date: new Date().toISOString() };
-      fresh[cls] = e;
+      await saveTuned(rt, family, { [cls]: e }); // class by class: an interrupted run keeps what it measured
       rows.push(row(rt, cls, e, false));
     }
-    if (Object.keys(fresh).length) await saveTuned(rt, family, fresh);
     clearPending(rt, family, [...m.keys()]);
   }
   return rows;

@@ -111,13 +111,13 @@ describe('adapter-only save / load per text strategy', () => {
     await saveHoulsbyAdapter(m, out);
     // a base with 3 labels: the classifier does not fit
     const other = base(r, cfg, 3);
-    const before = await other.classifier.bias.read();
+    const before = await other.classifier.bias!.read();
     const err = await loadTunedAdapter(other, out).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(CheckpointError);
     expect(String((err as Error).message)).toMatch(/classifier\.weight: file has \[2, 32\], model has \[3, 32\]/);
     expect(String((err as Error).message)).toMatch(/classifier\.bias: file has \[2\], model has \[3\]/);
     expect(other.namedParameters().some(([n]) => n.includes('.adapter.'))).toBe(false);
-    expect(await other.classifier.bias.read()).toEqual(before);
+    expect(await other.classifier.bias!.read()).toEqual(before);
     // a wider base: the adapters do not fit
     const wide = base(r, bertConfig({ ...cfg, hiddenSize: 48, intermediateSize: 64 }));
     const err2 = await loadTunedAdapter(wide, out).catch((e: unknown) => e);

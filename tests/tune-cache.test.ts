@@ -27,7 +27,8 @@ import {
 } from '../src/kernels/tune-cache.js';
 import { tuneClass, tunePending, tuneShapes } from '../src/kernels/autotune.js';
 import { modelTuneShapes } from '../src/kernels/tune-shapes.js';
-import { formatTuneTable } from '../src/cli/tune.js';
+import { Command } from 'commander';
+import { formatTuneTable, registerTuneCommand } from '../src/cli/tune.js';
 import { useRuntime } from './helpers/gpu.js';
 import { expectClose } from './helpers/close.js';
 import { randArray } from './helpers/rand.js';
@@ -302,5 +303,15 @@ describe('model tuning shapes', () => {
     }
     // BERT-base: the FFN up-projection (M = seq per batch slice, N = 3072, K = 768, weights transposed)
     expect(bert).toContainEqual({ kind: 'matmul', M: 16, N: 3072, K: 768, batch: 2, transA: false, transB: true });
+  });
+});
+
+describe('graft tune flags', () => {
+  it('an unknown model or a bad number is a GraftError before any GPU work', async () => {
+    for (const args of [['--model', 'resnet51'], ['--model', 'bert-base,nope'], ['--batch', '0']]) {
+      const program = new Command('graft').exitOverride();
+      registerTuneCommand(program);
+      await expect(program.parseAsync(['node', 'graft', 'tune', ...args])).rejects.toThrow(GraftError);
+    }
   });
 });

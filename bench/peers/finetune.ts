@@ -5,6 +5,7 @@ export {
   tfjsFinetuneStep,
   runTfjsFinetune,
   runTorchFinetune,
+  runTorchScript,
   torchAvailable,
   torchPython,
   BERT_SIZES,
@@ -12,4 +13,8 @@ export {
   type FinetunePeer,
   type BertSize,
   type PeerTrainStep,
+  type PeerStepOptions,
+  type TorchRun,
+  PEER_ADAMW,
+  TFJS_RESNETS,
 } from '../../src/bench/peers/index.js';

@@ -43,6 +43,7 @@ export async function runPeers(
 }
 
 export { tfjsFinetuneStep, runTfjsFinetune } from './tfjs-peer.js';
-export { runTorchFinetune, torchAvailable, torchPython } from './torch.js';
+export { runTorchFinetune, runTorchScript, torchAvailable, torchPython, type TorchRun } from './torch.js';
 export { BERT_SIZES, bertSize, type BertSize } from './bert-sizes.js';
-export type { PeerTrainStep } from './step.js';
+export { PEER_ADAMW, type PeerTrainStep, type PeerStepOptions } from './step.js';
+export { TFJS_RESNETS } from './tfjs-resnet.js';

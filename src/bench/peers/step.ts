@@ -83,5 +83,40 @@ export class VarBag {
   }
 }
 
-/** Adam's learning rate for every peer. */
-export const PEER_LR = 1e-3;
+/** AdamW hyper-parameters of every peer (graft's benchmark uses the same: lr 1e-4, weight decay 0.01, no clipping, no schedule). */
+export const PEER_ADAMW = { lr: 1e-4, weightDecay: 0.01 } as const;
+
+/** Knobs the tests turn (the benchmark uses the defaults). */
+export interface PeerStepOptions {
+  /** AdamW learning rate (default PEER_ADAMW.lr). */
+  lr?: number;
+  /** Hidden dropout probability in training (BERT; default 0.1 as graft's train mode). */
+  dropout?: number;
+}
+
+/** AdamW on tfjs: tf.train.adam plus decoupled weight decay (p ← p·(1 − lr·wd) before the Adam update, as torch.optim.AdamW). */
+export class TfjsAdamW {
+  private readonly opt: TF.AdamOptimizer;
+  constructor(
+    private readonly tf: typeof TF,
+    private readonly vars: TF.Variable[],
+    private readonly lr: number,
+    private readonly weightDecay = PEER_ADAMW.weightDecay,
+  ) {
+    this.opt = tf.train.adam(lr, 0.9, 0.999, 1e-8);
+  }
+  /** One step on loss = f(); returns the loss (the caller disposes it). */
+  step(f: () => TF.Scalar): TF.Scalar {
+    const { value, grads } = this.tf.variableGrads(f, this.vars);
+    const decay = 1 - this.lr * this.weightDecay;
+    this.tf.tidy(() => {
+      for (const v of this.vars) v.assign(this.tf.mul(v, decay));
+    });
+    this.opt.applyGradients(this.vars.map((v) => ({ name: v.name, tensor: grads[v.name]! })));
+    this.tf.dispose(grads);
+    return value;
+  }
+  dispose(): void {
+    this.opt.dispose();
+  }
+}

@@ -4,7 +4,7 @@ import type { TfjsPeer } from '../tfjs.js';
 import type { FinetuneBenchSpec } from '../finetune-spec.js';
 import { GraftError } from '../../runtime/errors.js';
 import { bertSize, type BertSize } from './bert-sizes.js';
-import { HostRandom, PEER_LR, VarBag, type PeerTrainStep } from './step.js';
+import { HostRandom, PEER_ADAMW, TfjsAdamW, VarBag, type PeerStepOptions, type PeerTrainStep } from './step.js';
 
 interface Dense {
   w: TF.Variable; // [in, out]
@@ -35,8 +35,13 @@ interface Layer {
   ln2: Ln;
 }
 
-/** Build the model, Adam and a fixed synthetic batch (ids [B, S] in [1, vocab), full attention mask, labels in [0, numClasses)). */
-export function tfjsBertStep(p: TfjsPeer, spec: FinetuneBenchSpec): PeerTrainStep {
+/**
+ * Build the model, AdamW and a fixed synthetic batch (ids [B, S] in [1000, vocab), full attention
+ * mask, labels in [0, numClasses)). Full / LoRA train with hidden dropout (embeddings, attention
+ * output, FFN output, before the classifier) as graft's train mode; the linear probe runs the
+ * backbone in eval mode outside the gradient tape.
+ */
+export function tfjsBertStep(p: TfjsPeer, spec: FinetuneBenchSpec, o: PeerStepOptions = {}): PeerTrainStep {
   const { tf } = p;
   const cfg: BertSize = bertSize(spec.model);
   const H = cfg.hidden;
@@ -81,7 +86,7 @@ export function tfjsBertStep(p: TfjsPeer, spec: FinetuneBenchSpec): PeerTrainSte
   const pooler = dense(H, H);
   const classifier = dense(H, spec.numClasses, true);
 
-  const ids = tf.tensor2d(rnd.ints(B * S, 1, cfg.vocab), [B, S], 'int32');
+  const ids = tf.tensor2d(rnd.ints(B * S, 1000, cfg.vocab), [B, S], 'int32');
   const types = tf.zeros([B, S], 'int32');
   const positions = tf.range(0, S, 1, 'int32');
   const mask = tf.ones([B, S]); // 1 = token, 0 = padding
@@ -98,6 +103,8 @@ export function tfjsBertStep(p: TfjsPeer, spec: FinetuneBenchSpec): PeerTrainSte
     return tf.add(tf.mul(tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, cfg.eps))), n.g), n.b) as TF.Tensor2D;
   };
   const gelu = (x: TF.Tensor2D): TF.Tensor2D => tf.mul(tf.mul(x, 0.5), tf.add(tf.erf(tf.mul(x, Math.SQRT1_2)), 1)) as TF.Tensor2D;
+  const pDrop = spec.strategy === 'linear-probe' ? 0 : (o.dropout ?? 0.1);
+  const drop = (x: TF.Tensor2D): TF.Tensor2D => (pDrop > 0 ? (tf.dropout(x, pDrop) as TF.Tensor2D) : x);
   const nh = cfg.heads;
   const dh = H / nh;
   const heads = (x: TF.Tensor2D): TF.Tensor4D => tf.transpose(tf.reshape(x, [B, S, nh, dh]), [0, 2, 1, 3]); // [B, nh, S, dh]
@@ -106,36 +113,35 @@ export function tfjsBertStep(p: TfjsPeer, spec: FinetuneBenchSpec): PeerTrainSte
   const encode = (): TF.Tensor2D => {
     const maskBias = tf.reshape(tf.mul(tf.sub(1, mask), -1e9), [B, 1, 1, S]);
     const emb = tf.add(tf.add(tf.gather(wordEmb, ids), tf.expandDims(tf.gather(posEmb, positions), 0)), tf.gather(typeEmb, types)); // [B, S, H]
-    let h = layerNorm(tf.reshape(emb, [B * S, H]), embLn);
+    let h = drop(layerNorm(tf.reshape(emb, [B * S, H]), embLn));
     for (const L of layers) {
       const q = heads(linear(h, L.q, L.qLora));
       const k = heads(linear(h, L.k));
       const v = heads(linear(h, L.v, L.vLora));
       const scores = tf.add(tf.mul(tf.matMul(q, k, false, true), 1 / Math.sqrt(dh)), maskBias);
       const ctx = tf.reshape(tf.transpose(tf.matMul(tf.softmax(scores), v), [0, 2, 1, 3]), [B * S, H]) as TF.Tensor2D;
-      h = layerNorm(tf.add(linear(ctx, L.attnOut), h), L.ln1);
+      h = layerNorm(tf.add(drop(linear(ctx, L.attnOut)), h), L.ln1);
       const f = linear(gelu(linear(h, L.inter)), L.out);
-      h = layerNorm(tf.add(f, h), L.ln2);
+      h = layerNorm(tf.add(drop(f), h), L.ln2);
     }
     const first = tf.reshape(tf.slice(tf.reshape(h, [B, S, H]), [0, 0, 0], [B, 1, H]), [B, H]) as TF.Tensor2D;
     return tf.tanh(linear(first, pooler));
   };
-  const lossOf = (feat: TF.Tensor2D): TF.Scalar => tf.losses.softmaxCrossEntropy(labels, linear(feat, classifier));
+  const lossOf = (feat: TF.Tensor2D): TF.Scalar => tf.losses.softmaxCrossEntropy(labels, linear(drop(feat), classifier));
 
-  const opt = tf.train.adam(PEER_LR);
+  const opt = new TfjsAdamW(tf, bag.trainable, o.lr ?? PEER_ADAMW.lr);
   return {
     trainableParams: bag.count(bag.trainable),
     totalParams: bag.count(bag.all),
     async step() {
-      let cost: TF.Scalar | null;
+      let cost: TF.Scalar;
       if (spec.strategy === 'linear-probe') {
         const feat = tf.tidy(encode); // backbone outside the tape: not differentiated
-        cost = opt.minimize(() => lossOf(feat), true, bag.trainable);
+        cost = opt.step(() => lossOf(feat));
         feat.dispose();
       } else {
-        cost = opt.minimize(() => lossOf(encode()), true, bag.trainable);
+        cost = opt.step(() => lossOf(encode()));
       }
-      if (!cost) throw new Error('tfjs optimizer returned no loss');
       const v = (await cost.data())[0]!; // the read waits for the whole step (submitted in order)
       cost.dispose();
       return v;

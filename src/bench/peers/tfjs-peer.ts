@@ -6,12 +6,12 @@ import { isBert, type FinetuneBenchSpec, type PeerResult } from '../finetune-spe
 import { tfjsBertStep } from './tfjs-bert.js';
 import { tfjsResnetStep } from './tfjs-resnet.js';
 import { registerTfjsGradients } from './tfjs-grads.js';
-import { timeSteps, type PeerTrainStep, type StepProgress } from './step.js';
+import { timeSteps, type PeerStepOptions, type PeerTrainStep, type StepProgress } from './step.js';
 
-/** The tfjs model + Adam + batch for a spec (the caller disposes it). */
-export function tfjsFinetuneStep(p: TfjsPeer, spec: FinetuneBenchSpec): PeerTrainStep {
+/** The tfjs model + AdamW + batch for a spec (the caller disposes it). */
+export function tfjsFinetuneStep(p: TfjsPeer, spec: FinetuneBenchSpec, o: PeerStepOptions = {}): PeerTrainStep {
   registerTfjsGradients(p.tf);
-  return isBert(spec.model) ? tfjsBertStep(p, spec) : tfjsResnetStep(p, spec);
+  return isBert(spec.model) ? tfjsBertStep(p, spec, o) : tfjsResnetStep(p, spec, o);
 }
 
 /** Time the tfjs training step for `spec` (warm-up untimed, median of the timed steps). */

@@ -58,41 +58,72 @@ const lastLine = (s: string): string =>
 
 const numberOr = (v: unknown): number => (typeof v === 'number' ? v : NaN);
 
-/** Whether the python can import torch (and torchvision), with the reason when not. */
-export async function torchAvailable(): Promise<{ ok: true } | { ok: false; why: string }> {
+type Availability = { ok: true } | { ok: false; why: string };
+const availability = new Map<string, Promise<Availability>>();
+
+/** Whether the python can import torch (and torchvision), with the reason when not (asked once per python per process). */
+export function torchAvailable(): Promise<Availability> {
+  const py = torchPython();
+  let a = availability.get(py);
+  if (!a) {
+    a = checkTorch();
+    availability.set(py, a);
+  }
+  return a;
+}
+
+async function checkTorch(): Promise<Availability> {
   const r = await runPython(['-c', 'import torch, torchvision']);
   if (r.error) return { ok: false, why: `python3-torch not installed (${torchPython()}: ${r.error.message})` };
   if (r.code !== 0) return { ok: false, why: `python3-torch not installed (${lastLine(r.stderr)})` };
   return { ok: true };
 }
 
-/** Run the spec in PyTorch on the CPU; skipped (with a reason) when torch is missing or the script fails. */
-export async function runTorchFinetune(spec: FinetuneBenchSpec, onProgress?: StepProgress): Promise<PeerResult> {
+/** What torch_finetune.py reports: the peer result plus the model's parameter counts and every step's loss. */
+export interface TorchRun extends PeerResult {
+  trainableParams: number;
+  totalParams: number;
+  losses: number[];
+}
+
+/** Run the spec in PyTorch on the CPU; skipped (with a reason, counts NaN) when torch is missing or the script fails. */
+export async function runTorchScript(spec: FinetuneBenchSpec, onProgress?: StepProgress): Promise<TorchRun> {
   const desc = 'pytorch cpu';
+  const skip = (why: string, d = desc): TorchRun => ({ ...skippedResult('torch', d, why), trainableParams: NaN, totalParams: NaN, losses: [] });
   const script = torchScript();
-  if (!script) return skippedResult('torch', desc, 'bench/peers/torch_finetune.py not found');
+  if (!script) return skip('bench/peers/torch_finetune.py not found');
   const avail = await torchAvailable();
-  if (!avail.ok) return skippedResult('torch', desc, avail.why);
+  if (!avail.ok) return skip(avail.why);
   const r = await runPython([script, JSON.stringify(spec)], (line) => {
     const m = /^progress (\d+) (\d+)$/.exec(line.trim());
     if (m) onProgress?.(Number(m[1]), Number(m[2]));
   });
   if (r.error || r.code !== 0) {
     const why = r.error?.message ?? (lastLine(r.stderr.split('\n').filter((l) => !l.startsWith('progress ')).join('\n')) || `exit code ${r.code}`);
-    return skippedResult('torch', desc, `torch_finetune.py failed: ${why}`);
+    return skip(`torch_finetune.py failed: ${why}`);
   }
   let j: Record<string, unknown>;
   try {
     j = JSON.parse(lastLine(r.stdout)) as Record<string, unknown>;
   } catch {
-    return skippedResult('torch', desc, `torch_finetune.py printed no JSON result: ${lastLine(r.stdout)}`);
+    return skip(`torch_finetune.py printed no JSON result: ${lastLine(r.stdout)}`);
   }
-  if (typeof j.skipped === 'string') return skippedResult('torch', String(j.description ?? desc), j.skipped);
   return {
     peer: 'torch',
     description: typeof j.description === 'string' ? j.description : desc,
     samplesPerSec: numberOr(j.samplesPerSec),
     medianStepMs: numberOr(j.medianStepMs),
     steps: numberOr(j.steps),
+    trainableParams: numberOr(j.trainableParams),
+    totalParams: numberOr(j.totalParams),
+    losses: Array.isArray(j.losses) ? j.losses.map(numberOr) : [],
   };
+}
+
+/** The PyTorch CPU peer's result for `spec` (skipped with a reason when torch is missing or the script fails). */
+export async function runTorchFinetune(spec: FinetuneBenchSpec, onProgress?: StepProgress): Promise<PeerResult> {
+  const r = await runTorchScript(spec, onProgress);
+  const out: PeerResult = { peer: r.peer, description: r.description, samplesPerSec: r.samplesPerSec, medianStepMs: r.medianStepMs, steps: r.steps };
+  if (r.skipped !== undefined) out.skipped = r.skipped;
+  return out;
 }

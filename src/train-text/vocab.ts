@@ -12,8 +12,8 @@ export interface TrimVocabResult {
 
 /**
  * A vocabulary of at most `size` entries taken from `tok`: its special tokens first ([PAD], [UNK], [CLS],
- * [SEP], [MASK] where present), then every single-character piece the corpus uses (with and without
- * the '##' prefix, so any word of the corpus can still be spelled without [UNK]), then the most frequent
+ * [SEP], [MASK] where present), then every character of the corpus' pieces as a piece with and without
+ * the '##' prefix (where the vocabulary has it, so any word of the corpus can still be spelled), then the most frequent
  * remaining pieces of `texts` tokenized with the full vocabulary (ties: lower original id first). Kept
  * pieces stay in their original relative order. Tokenizer options are the BERT-uncased defaults.
  */
@@ -30,8 +30,13 @@ export function trimVocab(tok: WordPieceTokenizer, texts: readonly string[], siz
   }
   const keep = new Set<number>();
   for (const s of ['[PAD]', '[UNK]', '[CLS]', '[SEP]', '[MASK]']) if (tok.vocab.has(s)) keep.add(tok.vocab.get(s)!);
-  const single = (p: string): boolean => [...(p.startsWith('##') ? p.slice(2) : p)].length === 1;
-  for (const id of counts.keys()) if (single(tok.idToToken[id]!)) keep.add(id);
+  // every character of the corpus as a word start and as a continuation: any word stays spellable
+  for (const id of counts.keys()) {
+    const p = tok.idToToken[id]!;
+    for (const ch of p.startsWith('##') ? p.slice(2) : p) {
+      for (const piece of [ch, `##${ch}`]) if (tok.vocab.has(piece)) keep.add(tok.vocab.get(piece)!);
+    }
+  }
   if (keep.size > size) throw new GraftError(`vocabulary size ${size} is below the ${keep.size} special and single-character pieces this corpus needs`);
   const ranked = [...counts.entries()].filter(([id]) => !keep.has(id)).sort((a, b) => b[1] - a[1] || a[0] - b[0]);
   for (const [id] of ranked) {

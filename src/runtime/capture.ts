@@ -10,7 +10,7 @@ const SLOT = 256; // minUniformBufferOffsetAlignment
 const SLOTS_PER_BLOCK = 256;
 
 /** Kernels whose params carry host-drawn randomness: they must pass `dynamic` params to be captured. */
-const HOST_SEEDED = new Set(['dropout', 'dropoutBackward']);
+const HOST_SEEDED = new Set(['dropout']);
 
 /** New host data for one captured input tensor (same element count as the tensor). */
 export type InputData = Float32Array | Int32Array | Uint16Array | readonly number[];

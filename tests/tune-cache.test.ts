@@ -253,9 +253,9 @@ describe('tuning modes', () => {
     const saved = readTuneFile(path).adapters[r.adapterKey()]?.matmul?.[matmulTuneClass(d)];
     expect(saved?.variant).toBe(rows[0]!.variant);
     expect(Object.keys(saved?.ms ?? {}).length).toBeGreaterThan(1);
-    // the default stays unless the chosen variant beat it (by 5%) in the measurements saved with it
+    // the default stays unless the chosen variant beat it (by 10%) in the measurements saved with it
     const def = defaultVariant(r, M, N);
-    if (saved!.variant !== def) expect(saved!.ms[saved!.variant]!).toBeLessThan(0.95 * saved!.ms[def]!);
+    if (saved!.variant !== def) expect(saved!.ms[saved!.variant]!).toBeLessThan(0.9 * saved!.ms[def]!);
     expect(saved!.ms[def]).toBeGreaterThan(0);
 
     timed.mockClear();

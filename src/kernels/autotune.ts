@@ -71,13 +71,15 @@ async function measure(rt: Runtime, s: TuneShape, reps: number, only?: readonly 
   return s.kind === 'matmul' ? measureMatmul(rt, s, reps, only ? [...only] : undefined) : measureConv2d(rt, s, reps, only);
 }
 
-/** Faster by at least this factor in the head-to-head, or the deterministic default is kept. */
-const MARGIN = 0.95;
+/** Faster by at least 10% in the head-to-head, or the deterministic default is kept (timings on loaded CPU adapters are noisy). */
+const MARGIN = 0.9;
+/** Rounds of the head-to-head (two candidates only, so more rounds than the sweep). */
+const H2H_REPS = 5;
 
 /**
  * Measure every candidate on `shape`, then time the fastest against the deterministic default head to head
- * (round-robin again, since one sweep on a loaded machine can flatter a variant): the winner replaces the default
- * only when it is at least 5% faster there. Returns the choice and the times (head-to-head ones for the two).
+ * (round-robin again, max(reps, H2H_REPS) rounds, since one sweep on a loaded machine can flatter a variant): the
+ * winner replaces the default only when it is at least 10% faster there. Returns the choice and the times (head-to-head ones for the two).
  */
 async function pickVariant(rt: Runtime, shape: TuneShape, reps: number): Promise<{ variant: string; ms: Record<string, number> } | null> {
   const ms = await measure(rt, shape, reps);
@@ -86,7 +88,7 @@ async function pickVariant(rt: Runtime, shape: TuneShape, reps: number): Promise
   const winner = ranked[0]![0];
   const def = untunedVariant(rt, shape);
   if (winner === def || ms[def] === undefined) return { variant: winner, ms };
-  const h2h = await measure(rt, shape, reps, [winner, def]);
+  const h2h = await measure(rt, shape, Math.max(reps, H2H_REPS), [winner, def]);
   const both = { ...ms, ...h2h };
   const w = both[winner]!;
   const d = both[def]!;

@@ -43,7 +43,7 @@ export type TuneShape =
 /** One tuned shape class. */
 export interface TuneEntry {
   variant: string;
-  /** Best measured ms of every candidate that ran (on `shape`). */
+  /** Best measured ms of every candidate that ran (on `shape`); the chosen and the default from their head-to-head. */
   ms: Record<string, number>;
   /** The shape measured. */
   shape: TuneShape;

@@ -1,4 +1,4 @@
-// graft.peft: LoRA adapters with PEFT semantics (injection by module pattern, merge/unmerge, PEFT adapter files).
+// graft.peft: LoRA adapters with PEFT semantics (injection by module pattern, merge/unmerge, PEFT adapter files), Houlsby adapters, prompt tuning and their adapter-only files.
 export { loraScaling, resolveLoraConfig, moduleMatcher, fusedByDefault, type LoraOptions, type LoraConfig, type LoraInit } from './config.js';
 export { loraLinear, loraConv2d, type LoraLinearOptions, type LoraConv2dOptions } from './functional.js';
 export type { LoraLayerOptions, LoraLayerState } from './layer.js';
@@ -31,3 +31,19 @@ export {
   type AdapterConfigFile,
   type LoadedAdapter,
 } from './adapter-io.js';
+export { addAdapters, removeAdapters, trainAdaptersOnly, BottleneckAdapter, type AdapterOptions } from './adapters.js';
+export { createSoftPrompt, promptForward, freezeForPromptTuning, SoftPrompt, type SoftPromptOptions } from './prompt.js';
+export {
+  saveHoulsbyAdapter,
+  savePromptTuning,
+  loadTunedAdapter,
+  readTunedConfig,
+  isTunedAdapterDir,
+  TUNED_WEIGHTS,
+  TUNED_CONFIG,
+  PROMPT_KEY,
+  type TunedKind,
+  type TunedConfig,
+  type TunedMeta,
+  type LoadedTuned,
+} from './tuned-io.js';

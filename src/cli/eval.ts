@@ -3,7 +3,8 @@ import type { Command } from 'commander';
 import { GraftError } from '../runtime/errors.js';
 import { Runtime } from '../runtime/runtime.js';
 import { readCheckpoint, resolveCheckpointDir, restoreModel } from '../train/checkpoint.js';
-import { evaluateImages, headOf } from '../train/strategies.js';
+import { evaluateImages, headName, headOf } from '../train/strategies.js';
+import { applyLora } from '../peft/index.js';
 import { buildModel, loadData, preprocessFor } from '../train/setup.js';
 import type { EvalMetrics } from '../train/metrics.js';
 import { KerasResNet } from '../models/keras-resnet50.js';
@@ -30,6 +31,22 @@ const num = (v: unknown, what: string): number => {
   return v;
 };
 
+/** The LoRA settings a `--strategy lora` run saved in its config (null for other strategies). */
+function loraOf(v: unknown): { r: number; alpha: number; dropout: number; targets: string[] | string; rslora: boolean } | null {
+  if (v === undefined || v === null) return null;
+  if (typeof v !== 'object') throw new GraftError('checkpoint config: lora is not an object');
+  const r: unknown = Reflect.get(v, 'r');
+  const alpha: unknown = Reflect.get(v, 'alpha');
+  const dropout: unknown = Reflect.get(v, 'dropout');
+  const targets: unknown = Reflect.get(v, 'targets');
+  const rslora: unknown = Reflect.get(v, 'rslora');
+  const okTargets = typeof targets === 'string' || (Array.isArray(targets) && targets.every((t) => typeof t === 'string'));
+  if (typeof r !== 'number' || typeof alpha !== 'number' || typeof dropout !== 'number' || !okTargets || typeof rslora !== 'boolean') {
+    throw new GraftError(`checkpoint config: incomplete lora settings ${JSON.stringify(v)}`);
+  }
+  return { r, alpha, dropout, targets: typeof targets === 'string' ? targets : targets.map((t) => String(t)), rslora };
+}
+
 export async function evalCommand(o: EvalOptions): Promise<EvalMetrics & { checkpoint: string }> {
   const dir = await resolveCheckpointDir(o.checkpoint, o.best ? 'best' : 'last');
   const ck = await readCheckpoint(dir);
@@ -48,6 +65,8 @@ export async function evalCommand(o: EvalOptions): Promise<EvalMetrics & { check
     if (classes !== data.classes.length) throw new GraftError(`${dir} classifies ${classes} classes, --data ${dataSpec} has ${data.classes.length}`);
     if (m instanceof ResNet || m instanceof KerasResNet) m.resetClassifier(classes);
     if (headOf(m).outFeatures !== classes) throw new GraftError(`cannot size the head of ${modelName} to ${classes} classes`);
+    const lora = loraOf(c.lora);
+    if (lora) applyLora(m, { r: lora.r, alpha: lora.alpha, dropout: lora.dropout, targetModules: lora.targets, useRslora: lora.rslora, modulesToSave: [headName(m)] });
     restoreModel(rt, m, ck);
     const r = await evaluateImages(rt, m, data.test, preprocessFor(built.family, data.channels, res), classes, o.batch ?? 32);
     if (o.json) console.log(JSON.stringify({ checkpoint: dir, ...r }));

@@ -1,4 +1,5 @@
-// `graft finetune`: transfer-learn an image classifier (linear probe, full, gradual unfreezing) with checkpoints, resume, early stopping, JSON logs.
+// `graft finetune`: transfer-learn an image classifier (linear probe, full, gradual unfreezing, LoRA) with checkpoints, resume, early stopping, JSON logs.
+import { join } from 'node:path';
 import type { Command } from 'commander';
 import { GraftError } from '../runtime/errors.js';
 import { Runtime } from '../runtime/runtime.js';
@@ -10,6 +11,7 @@ import { readCheckpoint, resolveCheckpointDir } from '../train/checkpoint.js';
 import { startProgress } from './progress.js';
 import { nonNegInt, posInt } from './errors.js';
 import { registerEvalCommand } from './eval.js';
+import { saveLoraAdapter, loraConfigOf } from '../peft/index.js';
 
 export interface FinetuneOptions {
   model: string;
@@ -38,6 +40,12 @@ export interface FinetuneOptions {
   clip?: number;
   logEvery: number;
   augment: boolean;
+  /** --strategy lora: rank, alpha, dropout, target modules (a regular expression, or names separated by commas), rsLoRA. */
+  loraR?: number;
+  loraAlpha?: number;
+  loraDropout?: number;
+  loraTargets?: string;
+  rslora?: boolean;
 }
 
 export interface FinetuneSummary {
@@ -56,9 +64,44 @@ export interface FinetuneSummary {
   cacheSeconds: number;
   seconds: number;
   checkpoint: string | null;
+  /** --strategy lora with --out: the PEFT adapter folder (adapter_model.safetensors, adapter_config.json). */
+  adapter: string | null;
 }
 
-const DEFAULT_LR: Record<Strategy, number> = { 'linear-probe': 1e-3, full: 1e-3, gradual: 1e-3 };
+const DEFAULT_LR: Record<Strategy, number> = { 'linear-probe': 1e-3, full: 1e-3, gradual: 1e-3, lora: 1e-3 };
+
+/** --lora-targets: names separated by commas (PEFT's list, suffix match) or one regular expression (whole-name match). */
+export function parseLoraTargets(v: string): string[] | string {
+  const t = v.trim();
+  if (!t) throw new GraftError(`--lora-targets must not be empty`);
+  if (t.includes(',')) {
+    const names = t.split(',').map((s) => s.trim());
+    if (names.some((n) => !n)) throw new GraftError(`--lora-targets '${v}': empty name in the list`);
+    return names;
+  }
+  try {
+    new RegExp(t);
+  } catch (e) {
+    throw new GraftError(`--lora-targets '${v}' is not a valid regular expression (${(e as Error).message.split('\n')[0]})`);
+  }
+  return t;
+}
+
+function dropoutValue(v: string): number {
+  const n = Number(v);
+  if (v.trim() === '' || !(n >= 0 && n < 1)) throw new GraftError(`--lora-dropout must be a number in [0, 1), got '${v}'`);
+  return n;
+}
+
+/** The LoRA settings of a run (null unless --strategy lora); rejects --lora-* flags with other strategies. */
+function loraSettings(o: FinetuneOptions, strategy: Strategy): { r: number; alpha: number; dropout: number; targets: string[] | string | null; rslora: boolean } | null {
+  if (strategy !== 'lora') {
+    const given = (['loraR', 'loraAlpha', 'loraDropout', 'loraTargets', 'rslora'] as const).filter((k) => o[k] !== undefined);
+    if (given.length) throw new GraftError(`--${given[0]!.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} needs --strategy lora`);
+    return null;
+  }
+  return { r: o.loraR ?? 8, alpha: o.loraAlpha ?? 16, dropout: o.loraDropout ?? 0, targets: o.loraTargets === undefined ? null : parseLoraTargets(o.loraTargets), rslora: !!o.rslora };
+}
 
 function positiveNumber(flag: string) {
   return (v: string): number => {
@@ -69,8 +112,9 @@ function positiveNumber(flag: string) {
 }
 
 /** The run configuration saved in trainer.json (what resume checks and graft eval rebuilds from). */
-function configOf(o: FinetuneOptions, strategy: Strategy, lr: number): Record<string, unknown> {
+function configOf(o: FinetuneOptions, strategy: Strategy, lr: number, lora: ReturnType<typeof loraSettings>): Record<string, unknown> {
   return {
+    lora,
     model: o.model, data: o.data, strategy, epochs: o.epochs, lr, batch: o.batch, res: o.res, trainLimit: o.trainLimit ?? null, testLimit: o.testLimit ?? null,
     seed: o.seed, fromScratch: !!o.fromScratch, weights: o.weights ?? null, backboneLrDiv: o.backboneLrDiv, freezeBn: !!o.freezeBn,
     cacheFeatures: o.cacheFeatures, accumulate: o.accumulate, augment: o.augment,
@@ -80,9 +124,10 @@ function configOf(o: FinetuneOptions, strategy: Strategy, lr: number): Record<st
 /** Run a fine-tune; returns the summary (also printed). */
 export async function finetuneCommand(o: FinetuneOptions): Promise<FinetuneSummary> {
   if (!(STRATEGIES as readonly string[]).includes(o.strategy)) {
-    throw new GraftError(`--strategy must be one of ${STRATEGIES.join(', ')}, got '${o.strategy}' (lora: not available for image models yet)`);
+    throw new GraftError(`--strategy must be one of ${STRATEGIES.join(', ')}, got '${o.strategy}'`);
   }
   const strategy = o.strategy as Strategy;
+  const lora = loraSettings(o, strategy);
   if (!MODEL_NAMES.includes(o.model)) throw new GraftError(`unknown model '${o.model}' (known: ${MODEL_NAMES.join(', ')})`);
   if (!['accuracy', 'macroF1', 'loss'].includes(o.monitor)) throw new GraftError(`--monitor must be accuracy, macroF1 or loss, got '${o.monitor}'`);
   const lr = o.lr ?? DEFAULT_LR[strategy];
@@ -90,7 +135,7 @@ export async function finetuneCommand(o: FinetuneOptions): Promise<FinetuneSumma
   const say = (s: string) => {
     if (!o.json) process.stderr.write(`[${((performance.now() - t0) / 1000).toFixed(1)}s] ${s}\n`);
   };
-  const config = configOf(o, strategy, lr);
+  const config = configOf(o, strategy, lr, lora);
   let resumeDir: string | null = null;
   if (o.resume) {
     resumeDir = await resolveCheckpointDir(o.resume);
@@ -111,14 +156,21 @@ export async function finetuneCommand(o: FinetuneOptions): Promise<FinetuneSumma
     const prep = await prepareImageTraining(rt, model, data.train, data.test, {
       strategy, numClasses: data.classes.length, lr, backboneLrDiv: o.backboneLrDiv, batchSize: o.batch, epochs: o.epochs, seed: o.seed,
       preprocess, augment: o.augment, cacheFeatures: o.cacheFeatures, freezeBn: o.freezeBn, headRng: new Rng(o.seed + 0x4ead),
+      lora: lora ? { r: lora.r, alpha: lora.alpha, dropout: lora.dropout, targets: lora.targets ?? undefined, rslora: lora.rslora, cacheStage: o.cacheFeatures ? undefined : false } : undefined,
       onCacheProgress: (done, total) => {
-        cacheBar ??= startProgress('caching features', { total: data.train.length + data.test.length, unit: 'images', json: o.json });
+        cacheBar ??= startProgress(strategy === 'lora' ? 'caching stage inputs' : 'caching features', { total: data.train.length + data.test.length, unit: 'images', json: o.json });
         cacheBar.update(cacheOffset + done);
         if (done === total) cacheOffset += total;
       },
     });
     (cacheBar as ReturnType<typeof startProgress> | null)?.stop();
-    if (prep.cacheSeconds) say(`cached backbone features in ${prep.cacheSeconds.toFixed(1)} s`);
+    if (prep.cacheSeconds) say(`cached ${strategy === 'lora' ? 'the activations entering the first adapted stage' : 'backbone features'} in ${prep.cacheSeconds.toFixed(1)} s`);
+    const loraCfg = loraConfigOf(model);
+    if (loraCfg && lora) {
+      lora.targets = loraCfg.targetModules;
+      config.lora = { ...lora };
+      say(`lora: r ${loraCfg.r}, alpha ${loraCfg.alpha}${loraCfg.useRslora ? ' (rsLoRA)' : ''}, dropout ${loraCfg.dropout}, targets ${JSON.stringify(loraCfg.targetModules)}, head '${loraCfg.modulesToSave?.join(', ')}' trained in full`);
+    }
     say(`${strategy}: ${prep.trainable} trainable parameters, ${built.pretrained ? 'pretrained' : 'random-init'} ${o.model}, res ${o.res}, batch ${o.batch}`);
     const trainer = new Trainer({
       rt, ...prep.trainer, epochs: o.epochs, accumulate: o.accumulate, clipNorm: o.clip, logEvery: o.logEvery, evalEvery: o.evalEvery,
@@ -130,6 +182,8 @@ export async function finetuneCommand(o: FinetuneOptions): Promise<FinetuneSumma
       },
     });
     if (resumeDir) {
+      const saved = (await readCheckpoint(resumeDir)).trainer.config;
+      if (lora && JSON.stringify(saved.lora) !== JSON.stringify(config.lora)) throw new GraftError(`--resume ${o.resume}: the checkpoint was made with different LoRA settings (${JSON.stringify(saved.lora)})`);
       await trainer.resume(resumeDir);
       say(`resumed from ${resumeDir} at step ${trainer.step}`);
     }
@@ -146,13 +200,19 @@ export async function finetuneCommand(o: FinetuneOptions): Promise<FinetuneSumma
       model: o.model, strategy, pretrained: built.pretrained, trainExamples: data.train.length, testExamples: data.test.length, steps: r.steps, reason: r.reason,
       testAccuracy: final.accuracy, testMacroF1: final.macroF1, testLoss: final.loss,
       best: r.best ? { metric: r.best.metric, value: r.best.value, step: r.best.step } : null,
-      samplesPerSec: r.samplesPerSec, cacheSeconds: prep.cacheSeconds, seconds: (performance.now() - t0) / 1000, checkpoint: r.lastCheckpoint,
+      samplesPerSec: r.samplesPerSec, cacheSeconds: prep.cacheSeconds, seconds: 0, checkpoint: r.lastCheckpoint, adapter: null,
     };
+    if (lora && o.out) {
+      summary.adapter = join(o.out, 'adapter');
+      await saveLoraAdapter(model, summary.adapter, { baseModelNameOrPath: o.model });
+    }
+    summary.seconds = (performance.now() - t0) / 1000;
     if (o.json) console.log(JSON.stringify({ type: 'summary', ...summary }));
     else {
       console.log(`test accuracy ${(100 * summary.testAccuracy).toFixed(2)}%  macro-F1 ${summary.testMacroF1.toFixed(4)}  loss ${summary.testLoss.toFixed(4)}`);
-      console.log(`${summary.steps} steps, ${summary.samplesPerSec.toFixed(1)} samples/s${summary.cacheSeconds ? ` (+${summary.cacheSeconds.toFixed(1)} s feature caching)` : ''}, ${summary.seconds.toFixed(1)} s total`);
+      console.log(`${summary.steps} steps, ${summary.samplesPerSec.toFixed(1)} samples/s${summary.cacheSeconds ? ` (+${summary.cacheSeconds.toFixed(1)} s ${strategy === 'lora' ? 'stage-input' : 'feature'} caching)` : ''}, ${summary.seconds.toFixed(1)} s total`);
       if (summary.checkpoint) console.log(`checkpoint ${summary.checkpoint}`);
+      if (summary.adapter) console.log(`adapter ${summary.adapter}`);
     }
     prep.dispose();
     model.dispose();
@@ -170,7 +230,7 @@ export function registerFinetuneCommands(program: Command): void {
     .description('fine-tune an image classifier on fashion-mnist, mnist or an image folder')
     .requiredOption('--model <name>', `model (${MODEL_NAMES.join(', ')})`)
     .requiredOption('--data <spec>', "'fashion-mnist', 'mnist', or an image folder root/<class>/<image>")
-    .option('--strategy <s>', STRATEGIES.join(' | '), 'linear-probe')
+    .option('--strategy <s>', `${STRATEGIES.join(' | ')} (lora: adapters on the last stage's convs + a new head, BN frozen; saves the PEFT adapter under --out/adapter)`, 'linear-probe')
     .option('--epochs <n>', 'epochs', posInt('--epochs'), 1)
     .option('--lr <lr>', 'head learning rate (default 1e-3)', positiveNumber('--lr'))
     .option('--batch <n>', 'batch size', posInt('--batch'), 32)
@@ -185,7 +245,12 @@ export function registerFinetuneCommands(program: Command): void {
     .option('--monitor <m>', 'accuracy | macroF1 | loss', 'accuracy')
     .option('--backbone-lr-div <k>', 'full/gradual: backbone lr = lr / k', positiveNumber('--backbone-lr-div'), 10)
     .option('--freeze-bn', 'full/gradual: keep BatchNorm in eval mode (small batches)')
-    .option('--no-cache-features', 'linear-probe: run the frozen backbone every step instead of caching features once')
+    .option('--no-cache-features', 'linear-probe: run the frozen backbone every step instead of caching features once; lora: run the frozen stages every step instead of caching the activations entering the first adapted stage')
+    .option('--lora-r <n>', 'lora: rank (default 8)', posInt('--lora-r'))
+    .option('--lora-alpha <a>', 'lora: alpha, scaling alpha/r (default 16)', positiveNumber('--lora-alpha'))
+    .option('--lora-dropout <p>', 'lora: dropout on the adapter input, in [0, 1) (default 0)', dropoutValue)
+    .option('--lora-targets <pattern>', 'lora: modules to adapt, a regular expression over whole module names or names separated by commas (default: the convs of the last residual stage)')
+    .option('--rslora', 'lora: rank-stabilised scaling alpha/sqrt(r)')
     .option('--no-augment', 'full/gradual: no random horizontal flips')
     .option('--accumulate <k>', 'micro-batches per optimizer step', posInt('--accumulate'), 1)
     .option('--clip <norm>', 'clip the global gradient norm', positiveNumber('--clip'))

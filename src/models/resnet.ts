@@ -12,7 +12,8 @@ import type { Rng } from '../autograd/random.js';
 import { Module, type Layer, type LoadResult, type StateDictLike } from '../nn/module.js';
 import { BatchNorm2d, Conv2d, Linear } from '../nn/layers.js';
 import { Sequential } from '../nn/simple.js';
-import { FoldCache, residualBlock, stem, type ConvBn, type ResidualBlock } from './resnet-block.js';
+import { FoldCache, type ConvBn, type ResidualBlock } from './resnet-block.js';
+import { runBlock, runStem } from './resnet-run.js';
 
 export type ResNetDepth = 18 | 34 | 50 | 101 | 152;
 export type BlockKind = 'basic' | 'bottleneck';
@@ -46,7 +47,6 @@ export class BasicBlock extends Module implements Layer {
   conv2: Conv2d;
   bn2: BatchNorm2d;
   downsample: Sequential | null;
-  private readonly blk: ResidualBlock;
 
   constructor(rt: Runtime, inPlanes: number, planes: number, stride: number, private readonly folds: FoldCache, rng?: Rng) {
     super();
@@ -55,14 +55,15 @@ export class BasicBlock extends Module implements Layer {
     this.conv2 = new Conv2d(rt, planes, planes, 3, { padding: 1, bias: false, rng });
     this.bn2 = new BatchNorm2d(rt, planes, { eps: EPS });
     this.downsample = makeDownsample(rt, inPlanes, planes, stride, rng);
-    this.blk = {
-      main: [{ conv: this.conv1, bn: this.bn1 }, { conv: this.conv2, bn: this.bn2 }],
-      shortcut: shortcutPair(this.downsample),
-    };
+  }
+
+  /** The pairs as registered now (a conv replaced in place, e.g. by applyLora, takes effect). */
+  private get blk(): ResidualBlock {
+    return { main: [{ conv: this.conv1, bn: this.bn1 }, { conv: this.conv2, bn: this.bn2 }], shortcut: shortcutPair(this.downsample) };
   }
 
   forward(x: Tensor): Tensor {
-    return residualBlock(x, this.blk, this.folds);
+    return runBlock(x, this.blk, this.folds);
   }
 }
 
@@ -75,7 +76,6 @@ export class Bottleneck extends Module implements Layer {
   conv3: Conv2d;
   bn3: BatchNorm2d;
   downsample: Sequential | null;
-  private readonly blk: ResidualBlock;
 
   constructor(rt: Runtime, inPlanes: number, planes: number, stride: number, private readonly folds: FoldCache, rng?: Rng) {
     super();
@@ -87,7 +87,11 @@ export class Bottleneck extends Module implements Layer {
     this.conv3 = new Conv2d(rt, planes, out, 1, { bias: false, rng });
     this.bn3 = new BatchNorm2d(rt, out, { eps: EPS });
     this.downsample = makeDownsample(rt, inPlanes, out, stride, rng);
-    this.blk = {
+  }
+
+  /** The pairs as registered now (a conv replaced in place, e.g. by applyLora, takes effect). */
+  private get blk(): ResidualBlock {
+    return {
       main: [
         { conv: this.conv1, bn: this.bn1 },
         { conv: this.conv2, bn: this.bn2 },
@@ -98,7 +102,7 @@ export class Bottleneck extends Module implements Layer {
   }
 
   forward(x: Tensor): Tensor {
-    return residualBlock(x, this.blk, this.folds);
+    return runBlock(x, this.blk, this.folds);
   }
 }
 
@@ -171,9 +175,57 @@ export class ResNet extends Module implements Layer {
     return this.fc;
   }
 
+  /** Residual stages layer1..layer4. */
+  get numStages(): number {
+    return 4;
+  }
+
+  /** Residual stage (1-based) of a module or parameter name ('layer4.0.conv1' → 4, 'bn1.weight' → 0), or -1 for fc and unknown names. */
+  stageOf(name: string): number {
+    const m = /^layer([1-4])(\.|$)/.exec(name);
+    if (m) return Number(m[1]);
+    return /^(conv1|bn1)(\.|$)/.test(name) ? 0 : -1;
+  }
+
+  private stages(): Sequential[] {
+    return [this.layer1, this.layer2, this.layer3, this.layer4];
+  }
+
+  private checkStage(stage: number): void {
+    if (!Number.isInteger(stage) || stage < 1 || stage > 4) throw new GraftError(`ResNet: stage must be 1..4, got ${stage}`);
+  }
+
+  /** The activation entering layer`stage` [N, C, H', W']: the stem and the layers before it. */
+  forwardTo(x: Tensor, stage: number): Tensor {
+    this.checkStage(stage);
+    let h = runStem(x, { conv: this.conv1, bn: this.bn1 }, POOL, this.folds);
+    for (const layer of this.stages().slice(0, stage - 1)) {
+      const next = layer.forward(h);
+      h.dispose();
+      h = next;
+    }
+    return h;
+  }
+
+  /** Logits [N, numClasses] from the activation entering layer`stage` (what forwardTo returns); h is not disposed. */
+  forwardFrom(h: Tensor, stage: number): Tensor {
+    this.checkStage(stage);
+    let cur = h;
+    for (const layer of this.stages().slice(stage - 1)) {
+      const next = layer.forward(cur);
+      if (cur !== h) cur.dispose();
+      cur = next;
+    }
+    const pooled = F.globalAvgPool2d(cur);
+    cur.dispose();
+    const y = this.fc.forward(pooled);
+    pooled.dispose();
+    return y;
+  }
+
   /** Pooled backbone features [N, numFeatures] (what fc sees). */
   features(x: Tensor): Tensor {
-    let h = stem(x, { conv: this.conv1, bn: this.bn1 }, POOL, this.folds);
+    let h = runStem(x, { conv: this.conv1, bn: this.bn1 }, POOL, this.folds);
     for (const layer of [this.layer1, this.layer2, this.layer3, this.layer4]) {
       const next = layer.forward(h);
       h.dispose();

@@ -1,4 +1,4 @@
-// Transfer-learning strategies for image classifiers: linear probe (optionally on cached features), full fine-tuning with discriminative lrs, gradual unfreezing.
+// Transfer-learning strategies for image classifiers: linear probe (optionally on cached features), full fine-tuning with discriminative lrs, gradual unfreezing, LoRA (lora-strategy.ts).
 import { GraftError } from '../runtime/errors.js';
 import type { Runtime } from '../runtime/runtime.js';
 import { Tensor, scope } from '../tensor.js';
@@ -20,7 +20,9 @@ import { KerasResNet } from '../models/keras-resnet50.js';
 import { MetricAccumulator, type EvalMetrics } from './metrics.js';
 import type { TrainerOptions } from './trainer.js';
 
-export const STRATEGIES = ['linear-probe', 'full', 'gradual'] as const;
+import { prepareLoraTraining, type ImageLoraOptions } from './lora-strategy.js';
+
+export const STRATEGIES = ['linear-probe', 'full', 'gradual', 'lora'] as const;
 export type Strategy = (typeof STRATEGIES)[number];
 
 /** What the strategies need from a classifier: pooled features, logits, a Linear head. */
@@ -88,8 +90,10 @@ export interface StrategyOptions {
   /** Re-initialise the head for numClasses (default true). */
   resetHead?: boolean;
   headRng?: Rng;
-  /** Called with (done, total) while caching features. */
+  /** Called with (done, total) while caching features (or, for lora, stage inputs). */
   onCacheProgress?: (done: number, total: number) => void;
+  /** The 'lora' strategy's settings. */
+  lora?: ImageLoraOptions;
 }
 
 /** Everything the Trainer needs, plus a plain evaluate for `graft eval`. */
@@ -102,7 +106,8 @@ export interface PreparedTraining<B> {
   dispose(): void;
 }
 
-interface XBatch {
+/** A host batch: inputs x (images or cached activations) of `shape`, labels y. */
+export interface XBatch {
   x: Float32Array;
   y: Int32Array;
   shape: number[];
@@ -184,6 +189,7 @@ export async function prepareImageTraining(
   }
   const head = headOf(model);
   if (head.outFeatures !== o.numClasses) throw new GraftError(`the head has ${head.outFeatures} classes, the data ${o.numClasses}`);
+  if (o.strategy === 'lora') return prepareLoraTraining(rt, model, train, test, o);
   const hname = headName(model);
   const isHead = (n: string) => n.startsWith(`${hname}.`);
   const named = model.namedParameters();

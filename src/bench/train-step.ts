@@ -271,6 +271,7 @@ export interface TrainStepComparison {
 
 /** Run benchTrainStep without, then with capture. */
 export async function compareTrainStepCapture(rt: Runtime, o: TrainStepBenchOptions): Promise<TrainStepComparison> {
+  if ((o.warmup ?? 3) < 1) throw new GraftError('capture needs at least 1 warm-up step: the first one records the step');
   const total = (o.warmup ?? 3) + (o.steps ?? 20);
   const half = (offset: number) => (done: number) => o.onProgress?.(offset + done, 2 * total);
   const uncaptured = await benchTrainStep(rt, { ...o, capture: false, onProgress: half(0) });

@@ -2,6 +2,7 @@
 // shapes, and the switch really changes the kernels run (dispatch counts differ).
 import { describe, expect, it } from 'vitest';
 import { Tensor } from '../src/tensor.js';
+import { GraftError } from '../src/runtime/errors.js';
 import type { Runtime } from '../src/runtime/runtime.js';
 import { FUSION_NAMES, withFusion, type FusionName } from '../src/runtime/fusion.js';
 import { backward } from '../src/autograd/engine.js';
@@ -94,6 +95,22 @@ describe('attention switch', () => {
     const s = [1, 2, 9, 5];
     await same('attention', [inp(s, 4), inp(s, 5), inp(s, 6)], ([q, k, v]) => F.scaledDotProductAttention(q!, k!, v!, { causal: true, scale: 0.7 }));
   });
+});
+
+describe('attention switch: scores over the binding limit', () => {
+  it('forced off is a GraftError; on its default the fused kernel runs', async () => {
+    const rt = getRt();
+    const T = Math.ceil(Math.sqrt(rt.limits.maxStorageBufferBindingSize / 4)) + 1; // T·T·4 bytes > the limit
+    const q = Tensor.from(rt, randArray(T * 4, 40), [1, 1, T, 4]);
+    expect(() => withFusion({ attention: false }, () => F.scaledDotProductAttention(q, q, q))).toThrow(GraftError);
+    expect(() => withFusion({ attention: false }, () => F.scaledDotProductAttention(q, q, q))).toThrow(/GRAFT_FUSE_ATTENTION=1/);
+    const y = F.scaledDotProductAttention(q, q, q);
+    expect(y.shape).toEqual([1, 1, T, 4]);
+    const v = await y.read();
+    expect(v.every(Number.isFinite)).toBe(true);
+    y.dispose();
+    q.dispose();
+  }, 60_000);
 });
 
 describe('cross-entropy switch', () => {

@@ -6,7 +6,7 @@ import type { Pair } from '../kernels/conv2d-backward.js';
 import { apply, apply1 } from './engine.js';
 import { defaultRng } from './random.js';
 import type { DiffUnary } from './ops/elementwise.js';
-import { fusionEnabled } from '../runtime/fusion.js';
+import { fusionEnabled, fusionExplicit } from '../runtime/fusion.js';
 import { attentionUnfused, crossEntropyUnfused } from './ops/unfused.js';
 
 const fmt = (s: Shape): string => `[${s.join(', ')}]`;
@@ -249,6 +249,16 @@ export interface AttentionOpts {
 export function scaledDotProductAttention(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOpts = {}): Tensor {
   const p = { mask: opts.mask ?? null, scale: opts.scale, causal: opts.causal ?? false };
   if (fusionEnabled('attention')) return apply1('attention', [q, k, v], p);
+  // The unfused path materialises scores [B, H, Tq, Tk]: when they do not fit one storage binding, the
+  // default (not a forced off) keeps the fused kernel, which never forms them.
+  const scoreBytes = 4 * q.shape.slice(0, -1).reduce((a, b) => a * b, 1) * (k.shape[2] ?? 0);
+  const limit = q.rt.limits.maxStorageBufferBindingSize;
+  if (scoreBytes > limit) {
+    if (fusionExplicit('attention') === undefined) return apply1('attention', [q, k, v], p);
+    throw new GraftError(
+      `attention: the unfused path needs scores of ${(scoreBytes / 2 ** 20).toFixed(0)} MiB for q ${fmt(q.shape)}, k ${fmt(k.shape)}, over this adapter's ${(limit / 2 ** 20).toFixed(0)} MiB binding limit; turn fusion 'attention' on (GRAFT_FUSE_ATTENTION=1)`,
+    );
+  }
   // Fusion 'attention' off: matmul, scale, mask add, softmax, matmul (shape checks as the fused kernel's).
   for (const [n, t] of [['q', q], ['k', k], ['v', v]] as const) {
     if (t.dtype !== 'f32' || t.rank !== 4) throw new ShapeError(`attention: ${n} must be f32 [B, H, T, Dh], got ${t.dtype} ${fmt(t.shape)}`);

@@ -19,3 +19,6 @@ export { WordPieceTokenizer } from './text/wordpiece.js';
 export { CheckpointError } from './runtime/errors.js';
 export * as data from './data/index.js';
 export * as peft from './peft/index.js';
+export { captureStep, CapturedStep, onReplay, isCapturing, type InputData, type CaptureOptions } from './runtime/capture.js';
+export { FUSIONS, FUSION_NAMES, fusionEnabled, setFusion, withFusion, fusionState, type FusionName } from './runtime/fusion.js';
+export { configureTuning, setDefaultTuneMode, tuneMode, tuneCachePath, type TuneMode } from './kernels/tune-cache.js';

@@ -5,6 +5,8 @@ import { useRuntime } from './helpers/gpu.js';
 import { finetuneSpec, type FinetuneBenchSpec } from '../src/bench/finetune-spec.js';
 import { BERT_SIZES, runPeers, runTorchScript, tfjsFinetuneStep, torchPython } from '../src/bench/peers/index.js';
 import { loadTfjs } from '../src/bench/tfjs.js';
+import { registerTfjsGradients } from '../src/bench/peers/tfjs-grads.js';
+import type * as TF from '@tensorflow/tfjs-core';
 import { GraftError } from '../src/runtime/errors.js';
 import { bertConfig } from '../src/models/bert-config.js';
 import { BertForSequenceClassification } from '../src/models/bert.js';
@@ -58,6 +60,69 @@ function graftCounts(spec: FinetuneBenchSpec): { trainable: number; total: numbe
     model.dispose();
   }
 }
+
+describe('tfjs gradients registered by the peer', () => {
+  /** Analytic gradients of f at xs against central differences at a few elements of every input. */
+  async function checkGrad(f: (tf: typeof TF, xs: TF.Tensor[]) => TF.Tensor, shapes: number[][], seed: number): Promise<void> {
+    rt();
+    const { tf } = await loadTfjs();
+    registerTfjsGradients(tf);
+    const rng = new Rng(seed);
+    const host = shapes.map((s) => Float32Array.from({ length: s.reduce((a, b) => a * b, 1) }, () => rng.normal()));
+    const value = async (arrs: Float32Array[]): Promise<number> => {
+      const y = tf.tidy(() => tf.sum(f(tf, arrs.map((a, i) => tf.tensor(a, shapes[i]!)))));
+      const v = (await y.data())[0]!;
+      y.dispose();
+      return v;
+    };
+    const xs = host.map((a, i) => tf.tensor(a, shapes[i]!));
+    const gs = tf.grads((...ts: TF.Tensor[]) => tf.sum(f(tf, ts)))(xs);
+    const eps = 3e-3;
+    for (let i = 0; i < host.length; i++) {
+      const g = await gs[i]!.data();
+      for (let k = 0; k < 5; k++) {
+        const j = Math.floor(rng.next() * host[i]!.length);
+        const plus = host.map((a) => a.slice());
+        const minus = host.map((a) => a.slice());
+        plus[i]![j]! += eps;
+        minus[i]![j]! -= eps;
+        const fd = ((await value(plus)) - (await value(minus))) / (2 * eps);
+        expect(Math.abs(g[j]! - fd), `input ${i} element ${j}: analytic ${g[j]} vs finite difference ${fd}`).toBeLessThan(2e-2 + 5e-2 * Math.abs(fd));
+      }
+    }
+    tf.dispose([...xs, ...gs]);
+  }
+
+  it('matMul (plain, transposed, batched), broadcast add / sub / mul / div', async () => {
+    await checkGrad((tf, [a, b, c, d, e]) => {
+      const m = tf.add(tf.matMul(a as TF.Tensor2D, b as TF.Tensor2D), tf.matMul(a as TF.Tensor2D, c as TF.Tensor2D, false, true)); // [3, 4]
+      const t = tf.matMul(b as TF.Tensor2D, a as TF.Tensor2D, true, true); // [4, 3]
+      const bt = tf.matMul(tf.reshape(d!, [2, 3, 2]), tf.reshape(d!, [2, 3, 2]), true, false); // [2, 2, 2]
+      const q = tf.div(tf.mul(tf.sub(m, e!), e!), tf.add(tf.square(e!), 1));
+      return tf.add(tf.add(tf.sum(tf.square(q)), tf.sum(tf.square(t))), tf.sum(tf.square(bt)));
+    }, [[3, 5], [5, 4], [4, 5], [12], [4]], 1);
+  });
+
+  it('layer norm (moments, rsqrt), erf GELU, tanh, softmax, transpose, slice, gather', async () => {
+    await checkGrad((tf, [x, emb, w]) => {
+      const { mean, variance } = tf.moments(x!, -1, true);
+      const ln = tf.mul(tf.sub(x!, mean), tf.rsqrt(tf.add(variance, 1e-5)));
+      const gelu = tf.mul(tf.mul(ln, 0.5), tf.add(tf.erf(tf.mul(ln, Math.SQRT1_2)), 1));
+      const sm = tf.softmax(tf.transpose(tf.reshape(gelu, [2, 3, 4]), [0, 2, 1])); // [2, 4, 3]
+      const sl = tf.slice(sm, [0, 1, 0], [2, 2, 3]);
+      const g = tf.gather(emb!, tf.tensor2d([[1, 3], [1, 0]], [2, 2], 'int32')); // [2, 2, 3], row 1 twice
+      return tf.mul(tf.tanh(tf.add(tf.reshape(sl, [2, 2, 3]), g)), tf.reshape(w!, [2, 2, 3]));
+    }, [[6, 4], [4, 3], [12]], 2);
+  });
+
+  it('conv2d (stride 2, padding), max pool, relu, mean', async () => {
+    await checkGrad((tf, [x, w, w2]) => {
+      const y = tf.relu(tf.conv2d(x as TF.Tensor4D, w as TF.Tensor4D, 2, 1)); // [1, 4, 4, 3]
+      const p = tf.maxPool(tf.conv2d(y, w2 as TF.Tensor4D, 1, 1), 3, 2, 1); // [1, 2, 2, 2]
+      return tf.add(tf.sum(tf.square(p)), tf.sum(tf.square(tf.mean(y, [1, 2]))));
+    }, [[1, 7, 7, 2], [3, 3, 2, 3], [3, 3, 3, 2]], 3);
+  });
+});
 
 describe('tfjs peer models train and match graft parameter counts', () => {
   // Trained for 3 steps: every BERT strategy, and ResNet-18 full (conv / BN / max-pool gradients). ResNet LoRA and

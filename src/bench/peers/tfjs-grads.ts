@@ -109,8 +109,13 @@ export function registerTfjsGradients(tf: typeof TF): void {
   }, x);
   reg('PadV2', (dy, s, a) => {
     const shape = at(s, 0).shape;
-    const flat = nums(a, 'paddings');
-    const begin = shape.map((_, i) => flat[2 * i]!);
+    const pads = a.paddings;
+    const begin = shape.map((_, i) => {
+      const p = Array.isArray(pads) ? pads[i] : undefined;
+      const b = Array.isArray(p) ? p[0] : undefined;
+      if (typeof b !== 'number') throw new Error('tfjs gradient: PadV2 paddings is not [[before, after], ...]');
+      return b;
+    });
     return { x: () => tf.slice(dy, begin, shape) };
   }, x);
   const reduceGrad = (dy: Tensor, xs: Tensor, a: Attrs, mean: boolean): Tensor => {
@@ -145,7 +150,7 @@ export function registerTfjsGradients(tf: typeof TF): void {
   reg('Conv2D', (dy, s, a) => {
     const xs = at(s, 0);
     const w = at(s, 1);
-    const attrs: Attrs = { strides: nums(a, 'strides'), pad: a.pad ?? 'valid', dataFormat: 'NHWC' };
+    const attrs: Attrs = { strides: a.strides ?? 1, pad: a.pad ?? 'valid', dataFormat: 'NHWC' }; // strides as given: a number or [h, w]
     return {
       x: () => run('Conv2DBackpropInput', { dy, filter: w }, { ...attrs, inputShape: xs.shape }),
       filter: () => run('Conv2DBackpropFilter', { x: xs, dy }, { ...attrs, filterShape: w.shape }),

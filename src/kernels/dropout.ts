@@ -29,7 +29,10 @@ function check(op: string, p: number, seed: number, offset: number): MaskParams 
   };
 }
 
-function run(op: string, x: Tensor, p: number, seed: number, offset: number): Tensor {
+/** A seed read at every replay of a captured step (see runtime/capture.ts): forward and backward share one. */
+export type SeedSource = () => number;
+
+function run(op: string, x: Tensor, p: number, seed: number, offset: number, seedAt?: SeedSource): Tensor {
   if (x.dtype !== 'f32') throw new ShapeError(`${op}: expected an f32 tensor, got ${x.dtype} [${x.shape.join(', ')}]`);
   const m = check(op, p, seed, offset);
   const rt = x.rt;
@@ -38,9 +41,11 @@ function run(op: string, x: Tensor, p: number, seed: number, offset: number): Te
   const g0 = Math.floor(offset / 4);
   const r = offset % 4;
   const threads = Math.ceil((x.size + r) / 4);
+  const params = (s: [number, number]) => [x.size, g0 % TWO32, Math.floor(g0 / TWO32), r, s[0], s[1], m.thresh, m.dropAll ? 1 : 0, f32(m.scale)];
   rt.dispatch(K, {
     buffers: [x, y],
-    params: [x.size, g0 % TWO32, Math.floor(g0 / TWO32), r, m.seed[0], m.seed[1], m.thresh, m.dropAll ? 1 : 0, f32(m.scale)],
+    params: params(m.seed),
+    dynamic: seedAt ? () => params(check(op, p, seedAt(), offset).seed) : undefined,
     constants: { WG: 256 },
     workgroups: grid1d(threads, 256, rt.limits.maxComputeWorkgroupsPerDimension),
   });
@@ -51,13 +56,16 @@ function run(op: string, x: Tensor, p: number, seed: number, offset: number): Te
  * y = x * keep / (1 - p), keep ~ Bernoulli(1 - p) from Philox(seed) at element offset + i (same
  * shape as x). Advance `offset` by x.size between calls that share a seed to get fresh masks.
  */
-export function dropout(x: Tensor, p: number, seed: number, offset = 0): Tensor {
-  return run('dropout', x, p, seed, offset);
+export function dropout(x: Tensor, p: number, seed: number, offset = 0, seedAt?: SeedSource): Tensor {
+  return run('dropout', x, p, seed, offset, seedAt);
 }
 
-/** dx = dy * keep / (1 - p) with the mask of the forward call that used the same (p, seed, offset). */
-export function dropoutBackward(dy: Tensor, p: number, seed: number, offset = 0): Tensor {
-  return run('dropoutBackward', dy, p, seed, offset);
+/**
+ * dx = dy * keep / (1 - p) with the mask of the forward call that used the same (p, seed, offset).
+ * `seedAt` (captured steps only): the seed each replay uses instead of `seed`, re-read per replay.
+ */
+export function dropoutBackward(dy: Tensor, p: number, seed: number, offset = 0, seedAt?: SeedSource): Tensor {
+  return run('dropoutBackward', dy, p, seed, offset, seedAt);
 }
 
 // ---- host twin of the shader's RNG ----

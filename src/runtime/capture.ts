@@ -9,7 +9,7 @@ import { toHalfArray } from './half.js';
 const SLOT = 256; // minUniformBufferOffsetAlignment
 const SLOTS_PER_BLOCK = 256;
 
-/** Kernels whose params carry host-drawn randomness: they must pass `dynamic` params to be captured. */
+/** Kernels whose params carry host-drawn randomness: they must pass `dynamic` params to be captured (the dropout rule does). */
 const HOST_SEEDED = new Set(['dropout']);
 
 /** New host data for one captured input tensor (same element count as the tensor). */
@@ -65,7 +65,9 @@ class Recorder implements CaptureSink {
 
   params(kernel: string, params: readonly ParamValue[], dynamic: (() => readonly ParamValue[]) | undefined): GPUBufferBinding {
     if (HOST_SEEDED.has(kernel) && !dynamic) {
-      throw new GraftError(`cannot capture kernel '${kernel}': its random seed is drawn on the host each step and it passes no dynamic params (a replay would repeat the same mask)`);
+      throw new GraftError(
+        `cannot capture kernel '${kernel}' called without a dynamic seed: its random seed is drawn on the host each step (a replay would repeat the same mask); use F.dropout, which draws a fresh seed per replay`,
+      );
     }
     let b = this.blocks[this.blocks.length - 1];
     if (!b || b.used === SLOTS_PER_BLOCK) {
@@ -153,7 +155,10 @@ export interface CaptureOptions {
  * replay overwrites them in place, and returns fresh views of them (dispose those when done).
  *
  * Not captured: anything `fn` computes on the host from data (it runs once), `Tensor.write`,
- * readbacks and submits inside `fn` (they throw), dropout (its host seed would freeze; it throws).
+ * readbacks and submits inside `fn` (they throw). Dropout through F.dropout / nn.Dropout is
+ * captured: each replay draws each call's seed anew from the default generator (in call order,
+ * as F.dropout does when run for real; see autograd/ops/misc.ts); the dropout kernel called
+ * directly without a dynamic seed throws.
  */
 export class CapturedStep {
   readonly outputs: readonly Tensor[];

@@ -3,7 +3,8 @@ import { describe, expect, it } from 'vitest';
 import { Tensor } from '../src/tensor.js';
 import { ShapeError } from '../src/runtime/errors.js';
 import {
-  autoSplit, conv2dBackwardBias, conv2dBackwardData, conv2dBackwardWeight, convBwdGeom, type ConvOpts,
+  GEMM_DCOL_LIMIT, autoSplit, chooseDataPath, conv2dBackwardBias, conv2dBackwardData, conv2dBackwardWeight, convBwdGeom,
+  gemmScratchPerImage, type ConvOpts, type DataPath,
 } from '../src/kernels/conv2d-backward.js';
 import {
   conv2dBackwardBiasRef, conv2dBackwardDataRef, conv2dBackwardWeightRef, conv2dForwardRef, conv2dOutShapeRef, dot, finiteDiff, rand64,
@@ -101,6 +102,88 @@ describe('conv2d backward GPU vs CPU reference', () => {
     expect(() => conv2dBackwardWeight(x, dy, [4, 3, 3, 3], { split: 0 })).toThrow(/split/);
     expect(() => conv2dBackwardBias(Tensor.zeros(r, [4, 5]))).toThrow(/\[4, 5\]/);
     for (const t of [dy, w, x]) t.dispose();
+  });
+});
+
+describe('conv2d backward data: GEMM + col2im path and direct path vs CPU reference', () => {
+  const cases: (Case & { name: string })[] = [
+    { name: '3×3 pad 1 on a 1×1 map, N2', x: [2, 19, 1, 1], w: [13, 19, 3, 3], o: { padding: 1 } },
+    { name: '3×3 pad 1 on 2×2, N2 (layer4-like, odd C/K)', x: [2, 33, 2, 2], w: [35, 33, 3, 3], o: { padding: 1 } },
+    { name: '3×3 stride 2 pad 1 from 3×3, N3', x: [3, 17, 3, 3], w: [21, 17, 3, 3], o: { stride: 2, padding: 1 } },
+    { name: '3×3 stride 2 pad 1 from 4×4 (layer3→4 downsample)', x: [2, 9, 4, 4], w: [7, 9, 3, 3], o: { stride: 2, padding: 1 } },
+    { name: '1×1 stride 2 downsample from 5×5', x: [2, 17, 5, 5], w: [19, 17, 1, 1], o: { stride: 2 } },
+    { name: '1×1 pointwise on 3×3', x: [1, 5, 3, 3], w: [33, 5, 1, 1], o: {} },
+    { name: '7×7 stride-2 stem pad 3, N2', x: [2, 3, 19, 19], w: [9, 3, 7, 7], o: { stride: 2, padding: 3 } },
+    { name: 'dilation 2 pad 2 on 5×5', x: [2, 7, 5, 5], w: [5, 7, 3, 3], o: { dilation: 2, padding: 2 } },
+    { name: 'stride 3 > kernel 2 (gaps in dx)', x: [2, 3, 7, 8], w: [5, 3, 2, 2], o: { stride: 3, padding: 1 } },
+    { name: 'rect kernel, mixed pairs', x: [3, 3, 9, 5], w: [11, 3, 1, 3], o: { stride: [1, 2], padding: [0, 3], dilation: [2, 2] } },
+    { name: 'unused last row/col (H=W=6, 3×3 s2), no padding', x: [1, 3, 6, 6], w: [3, 3, 3, 3], o: { stride: 2 } },
+    { name: 'larger map 17×17 pad 1, N2 (direct by default)', x: [2, 5, 17, 17], w: [6, 5, 3, 3], o: { padding: 1 } },
+  ];
+  cases.forEach((c, ci) => {
+    it(c.name, async () => {
+      const r = rt();
+      const shape = conv2dOutShapeRef(c.x, c.w, c.o);
+      const wd = randArray(c.w.reduce((a, b) => a * b), 300 + ci);
+      const dyd = randArray(shape.reduce((a, b) => a * b), 400 + ci);
+      const w = Tensor.from(r, wd, c.w);
+      const dy = Tensor.from(r, dyd, shape);
+      const ref = conv2dBackwardDataRef(dyd, wd, c.x, c.w, c.o);
+      const tol = tolFor(c.w[0] * c.w[2] * c.w[3]);
+      const paths: (DataPath | undefined)[] = ['gemm', 'direct', undefined];
+      for (const path of paths) {
+        const dx = conv2dBackwardData(dy, w, c.x, { ...c.o, path });
+        expect(dx.shape).toEqual(c.x);
+        expectClose(await dx.read(), ref, tol, `dx (path ${path ?? 'auto'})`);
+        dx.dispose();
+      }
+      for (const t of [w, dy]) t.dispose();
+    });
+  });
+
+  it('GEMM path in chunks of images (forced small dcol limit: 1, 2 and 4 images of N = 5) matches the reference', async () => {
+    const r = rt();
+    const c: Case = { x: [5, 7, 6, 5], w: [9, 7, 3, 3], o: { stride: 2, padding: 1 } };
+    const shape = conv2dOutShapeRef(c.x, c.w, c.o);
+    const wd = randArray(c.w.reduce((a, b) => a * b), 500);
+    const dyd = randArray(shape.reduce((a, b) => a * b), 501);
+    const w = Tensor.from(r, wd, c.w);
+    const dy = Tensor.from(r, dyd, shape);
+    const ref = conv2dBackwardDataRef(dyd, wd, c.x, c.w, c.o);
+    const per = gemmScratchPerImage(convBwdGeom('test', c.x, c.w, shape, c.o));
+    for (const images of [1, 2, 4]) {
+      const dx = conv2dBackwardData(dy, w, c.x, { ...c.o, path: 'gemm', chunkLimit: images * per + per - 1 });
+      expectClose(await dx.read(), ref, tolFor(9 * 9), `dx (${images} images per chunk)`);
+      dx.dispose();
+    }
+    for (const t of [w, dy]) t.dispose();
+  });
+
+  it('chooses GEMM for ungrouped convolutions whose per-image dcol fits, direct for groups > 1 or a larger dcol', () => {
+    const geom = (x: S4, w: S4, o: ConvOpts) => convBwdGeom('test', x, w, conv2dOutShapeRef(x, w, o), o);
+    expect(chooseDataPath(geom([2, 512, 2, 2], [512, 512, 3, 3], { padding: 1 }))).toBe('gemm');
+    expect(chooseDataPath(geom([2, 256, 4, 4], [512, 256, 3, 3], { stride: 2, padding: 1 }))).toBe('gemm');
+    expect(chooseDataPath(geom([64, 64, 56, 56], [64, 64, 3, 3], { padding: 1 }))).toBe('gemm'); // chunked over N
+    expect(chooseDataPath(geom([2, 32, 2, 2], [32, 1, 3, 3], { groups: 32, padding: 1 }))).toBe('direct');
+    expect(chooseDataPath(geom([2, 34, 5, 5], [6, 17, 3, 3], { groups: 2, padding: 1 }))).toBe('direct');
+    const big = geom([1, 2048, 14, 14], [8, 2048, 7, 7], { padding: 3 }); // one image's dcol: 19.7M elements
+    expect(gemmScratchPerImage(big)).toBeGreaterThan(GEMM_DCOL_LIMIT);
+    expect(chooseDataPath(big)).toBe('direct');
+  });
+
+  it("rejects path 'gemm' with groups > 1 or a dcol over the limit, and an unknown path", () => {
+    const r = rt();
+    const dy = Tensor.zeros(r, [1, 4, 3, 3]);
+    const w = Tensor.zeros(r, [4, 1, 3, 3]);
+    expect(() => conv2dBackwardData(dy, w, [1, 4, 3, 3], { groups: 4, padding: 1, path: 'gemm' })).toThrow(/groups = 1/);
+    const w2 = Tensor.zeros(r, [4, 4, 3, 3]);
+    const bad = JSON.parse('"fast"') as DataPath; // a caller outside TypeScript
+    expect(() => conv2dBackwardData(dy, w2, [1, 4, 3, 3], { padding: 1, path: bad })).toThrow(/path must be/);
+    const xBig: S4 = [1, 2048, 14, 14];
+    const wBig = Tensor.zeros(r, [8, 2048, 7, 7]);
+    const dyBig = Tensor.zeros(r, [1, 8, 14, 14]);
+    expect(() => conv2dBackwardData(dyBig, wBig, xBig, { padding: 3, path: 'gemm' })).toThrow(/C·R·S·P·Q/);
+    for (const t of [dy, w, w2, wBig, dyBig]) t.dispose();
   });
 });
 

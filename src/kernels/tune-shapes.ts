@@ -95,9 +95,10 @@ function bert(name: keyof typeof BERT, s: TuneModelSpec): TuneShape[] {
   ];
 }
 
-/** Every distinct matmul/conv2d shape of one training step of `model` (order of first use). */
-export function modelTuneShapes(model: TuneModel, spec: TuneModelSpec): TuneShape[] {
+/** Every distinct matmul/conv2d shape of one training step of `model` (order of first use); `repeats` keeps each layer's (ResNet). */
+export function modelTuneShapes(model: TuneModel, spec: TuneModelSpec, repeats = false): TuneShape[] {
   const all = model === 'resnet50' ? resnet(50, spec) : model === 'resnet18' ? resnet(18, spec) : bert(model, spec);
+  if (repeats) return all;
   const seen = new Set<string>();
   return all.filter((t) => {
     const k = JSON.stringify(t);

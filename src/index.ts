@@ -22,3 +22,4 @@ export * as peft from './peft/index.js';
 export { captureStep, CapturedStep, onReplay, isCapturing, type InputData, type CaptureOptions } from './runtime/capture.js';
 export { FUSIONS, FUSION_NAMES, fusionEnabled, setFusion, withFusion, fusionState, type FusionName } from './runtime/fusion.js';
 export { configureTuning, setDefaultTuneMode, tuneMode, tuneCachePath, type TuneMode } from './kernels/tune-cache.js';
+export { tuneShapes, tunePending, type TuneRow } from './kernels/autotune.js';

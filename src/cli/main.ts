@@ -8,8 +8,12 @@ import { registerFinetuneCommands } from './finetune.js';
 import { registerTextCommands } from './finetune-text.js';
 import { registerBench } from './bench.js';
 import { registerTuneCommand } from './tune.js';
+import { setDefaultTuneMode } from '../kernels/tune-cache.js';
 import { reportAndExit } from './errors.js';
 import { FUSION_NAMES, parseFusionList, setFusion, type FusionName } from '../runtime/fusion.js';
+
+// The CLI uses tuned kernel variants from the cache when present ($GRAFT_TUNE=off|cache|on overrides).
+setDefaultTuneMode('cache');
 
 const program = new Command();
 program

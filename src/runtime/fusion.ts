@@ -19,7 +19,7 @@ export const FUSION_NAMES = Object.keys(FUSIONS) as FusionName[];
  * lavapipe / llvmpipe on a shared 2-core machine, 2026-11-22, five runs: four GPU-timestamp, one wall-clock):
  * on where the median fused/unfused speed-up over the runs is above 1, off otherwise. Speed-up medians:
  * matmul-epilogue 1.06 (linear+ReLU fwd+bwd) / 1.12 (GELU inference), lora 1.03, layernorm-residual 1.03,
- * attention 0.19 (the flash kernel is slow on a CPU adapter), cross-entropy 3.7, adamw-multi-tensor 1.03,
+ * attention 0.18 (the flash kernel is slow on a CPU adapter), cross-entropy 4.0, adamw-multi-tensor 1.03,
  * bn-fold 0.92. Results within about ±5% are inside this machine's noise. On another adapter, run the bench
  * again and override with GRAFT_FUSE_<NAME> or --fuse.
  */

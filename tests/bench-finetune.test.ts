@@ -79,6 +79,37 @@ describe('runFinetuneBench', () => {
     }
   });
 
+  it('capture: resnet18 linear probe and bert-tiny full (dropout 0.1) give the uncaptured losses step for step, one submit per replay', async () => {
+    for (const spec of [
+      finetuneSpec({ model: 'resnet18', strategy: 'linear-probe', batch: 2, res: 32, steps: 2, warmup: 1 }),
+      finetuneSpec({ model: 'bert-tiny', strategy: 'full', batch: 2, seq: 16, steps: 2, warmup: 1 }),
+    ]) {
+      const seen: number[] = [];
+      const r = await runFinetuneBench(rt(), spec, { capture: true, kernels: false, onProgress: (d, t) => seen.push(d / t) });
+      const c = r.capture!;
+      expect(c, spec.model).toBeDefined();
+      expect(seen[seen.length - 1]).toBe(1);
+      expect(seen).toHaveLength(6);
+      expect({ captures: c.captures, replays: c.replays }).toEqual({ captures: 1, replays: 2 });
+      expect(c.losses).toHaveLength(3);
+      expect(new Set(r.losses).size, `${spec.model}: the losses move`).toBe(3);
+      for (let i = 0; i < 3; i++) expect(Math.abs(c.losses[i]! - r.losses[i]!), `${spec.model} loss ${i}`).toBeLessThanOrEqual(1e-6);
+      expect(c.maxLossDiff).toBeLessThanOrEqual(1e-6);
+      expect(c.submitsPerStep).toBe(1);
+      expect(c.dispatchesPerStep).toBe(r.dispatchesPerStep);
+      expect(c.stepMs).toHaveLength(2);
+      expect(c.encodeSpeedup).toBeCloseTo(r.encodeMs / c.encodeMs, 9);
+      expect(c.stepSpeedup).toBeCloseTo(r.medianStepMs / c.medianStepMs, 9);
+      expect(formatFinetune(r).join('\n')).toMatch(/captured .* encode .*× vs uncaptured/);
+      expect(rt().pool.stats.pinned, 'the capture was disposed').toBe(0);
+    }
+  });
+
+  it('capture without a warm-up step is refused before anything runs', async () => {
+    const spec = finetuneSpec({ model: 'resnet18', strategy: 'linear-probe', batch: 2, res: 32, steps: 1, warmup: 0 });
+    await expect(runFinetuneBench(rt(), spec, { capture: true })).rejects.toThrow(/at least 1 warm-up step/);
+  });
+
   it('rejects bad specs with a GraftError', () => {
     expect(() => makeFinetuneSetup(rt(), finetuneSpec({ model: 'resnet18', strategy: 'full', res: 16 }))).toThrow(GraftError);
     expect(() => makeFinetuneSetup(rt(), finetuneSpec({ model: 'bert-tiny', strategy: 'lora', seq: 600 }))).toThrow(GraftError);
@@ -181,6 +212,27 @@ describe('graft bench finetune (CLI)', () => {
     expect(r.peers![0]!.ratio).toBeCloseTo(r.samplesPerSec / 2, 9);
     expect(Number.isNaN(r.peers![1]!.ratio)).toBe(true);
     expect(j.peers[1].ratio).toBeNull();
+  });
+
+  it('--capture --json reports both runs; --capture with --warmup 0 is a GraftError', async () => {
+    const out: string[] = [];
+    const write = process.stdout.write.bind(process.stdout);
+    process.stdout.write = ((s: string | Uint8Array) => {
+      out.push(String(s));
+      return true;
+    }) as typeof process.stdout.write;
+    try {
+      await benchFinetuneCommand(flags({ capture: true, warmup: 1, steps: 1 }), rt());
+    } finally {
+      process.stdout.write = write;
+    }
+    const j = JSON.parse(out.join(''));
+    expect(j.encodeMs).toBeGreaterThan(0);
+    expect(j.capture.encodeMs).toBeGreaterThan(0);
+    expect(j.capture.medianStepMs).toBeGreaterThan(0);
+    expect(j.capture.replays).toBe(1);
+    expect(j.capture.losses).toHaveLength(2);
+    await expect(benchFinetuneCommand(flags({ capture: true, warmup: 0 }), rt())).rejects.toThrow(GraftError);
   });
 
   it('parses the peer list and builds the spec from flags', () => {

@@ -5,9 +5,10 @@ import { Tensor, keep, scope } from '../tensor.js';
 import { backward } from '../autograd/engine.js';
 import * as F from '../autograd/functional.js';
 import { noGrad } from '../autograd/grad-mode.js';
-import { Rng } from '../autograd/random.js';
+import { Rng, manualSeed } from '../autograd/random.js';
 import type { Module } from '../nn/module.js';
 import { AdamW } from '../optim/adamw.js';
+import type { BatchInput } from '../optim/captured-step.js';
 import { ResNet } from '../models/resnet.js';
 import { BertForSequenceClassification } from '../models/bert.js';
 import { bertConfig } from '../models/bert-config.js';
@@ -34,7 +35,14 @@ export interface FinetuneSetup {
   readonly trainableParams: number;
   /** Modules wrapped by LoRA (0 otherwise). */
   readonly loraTargets: number;
-  /** Record one step and submit it (exactly one queue.submit). Returns the loss [1]; the caller disposes it. */
+  /** The synthetic batch on the host: [input (f32 images or i32 ids), i32 labels]. */
+  readonly batch: readonly BatchInput[];
+  /**
+   * The step on batch tensors [input, labels] (same shapes as `batch`), recorded only, no scope,
+   * no submit: zero grads, loss, backward, AdamW step. Returns the loss [1]. For captureTrainingStep.
+   */
+  stepOn(inputs: readonly Tensor[]): Tensor;
+  /** Record one step on the setup's own batch tensors and submit it (exactly one queue.submit). Returns the loss [1]; the caller disposes it. */
   step(): Tensor;
   /** Record one step without submitting (for timeGpu). */
   record(): Tensor;
@@ -79,19 +87,26 @@ function randomLabels(rng: Rng, n: number, classes: number): number[] {
 }
 
 /**
- * One submit per step: zero grads, loss = CE(logits(batch), labels), backward, AdamW step, all in a
+ * One submit per step: zero grads, loss = CE(logits(input), labels), backward, AdamW step, all in a
  * scope whose temporaries are freed; the loss survives.
  */
-function stepper(rt: Runtime, opt: AdamW, lossFn: () => Tensor): Pick<FinetuneSetup, 'step' | 'record'> {
-  const record = (): Tensor =>
-    scope(rt, () => {
-      opt.zeroGrad();
-      const l = lossFn();
-      backward(l);
-      opt.step();
-      return l;
-    });
+function stepper(
+  rt: Runtime,
+  opt: AdamW,
+  lossFn: (input: Tensor, labels: Tensor) => Tensor,
+  own: readonly [Tensor, Tensor],
+): Pick<FinetuneSetup, 'step' | 'record' | 'stepOn'> {
+  const stepOn = ([input, labels]: readonly Tensor[]): Tensor => {
+    if (!input || !labels) throw new GraftError('finetune step: expected batch tensors [input, labels]');
+    opt.zeroGrad();
+    const l = lossFn(input, labels);
+    backward(l);
+    opt.step();
+    return l;
+  };
+  const record = (): Tensor => scope(rt, () => stepOn(own));
   return {
+    stepOn,
     record,
     step() {
       const l = record();
@@ -106,19 +121,23 @@ function resnetSetup(rt: Runtime, spec: FinetuneBenchSpec): FinetuneSetup {
   const depth = spec.model === 'resnet50' ? 50 : 18;
   const model = new ResNet(rt, depth, { numClasses: spec.numClasses, rng });
   const shape = [spec.batch, 3, spec.res, spec.res];
-  const x = keep(Tensor.from(rt, randomFloats(rng, shape.reduce((a, b) => a * b, 1)), shape));
-  const y = keep(Tensor.from(rt, randomLabels(rng, spec.batch, spec.numClasses), [spec.batch], 'i32'));
+  const batch: BatchInput[] = [
+    { data: randomFloats(rng, shape.reduce((a, b) => a * b, 1)), shape },
+    { data: Int32Array.from(randomLabels(rng, spec.batch, spec.numClasses)), shape: [spec.batch], dtype: 'i32' },
+  ];
+  const x = keep(Tensor.from(rt, batch[0]!.data, shape));
+  const y = keep(Tensor.from(rt, batch[1]!.data, [spec.batch], 'i32'));
   let strategyLabel: string;
   let loraTargets = 0;
-  let lossFn: () => Tensor;
+  let lossFn: (x: Tensor, y: Tensor) => Tensor;
   if (spec.strategy === 'linear-probe') {
     for (const t of model.parameters()) t.requiresGrad = false;
     for (const t of model.fc.parameters()) t.requiresGrad = true;
     model.eval();
     strategyLabel = 'linear probe: backbone frozen (eval-mode BN, forward under noGrad), fc trained';
-    lossFn = () => {
-      const f = noGrad(() => model.features(x));
-      return F.crossEntropy(model.fc.forward(f), y);
+    lossFn = (xs, ys) => {
+      const f = noGrad(() => model.features(xs));
+      return F.crossEntropy(model.fc.forward(f), ys);
     };
   } else {
     if (spec.strategy === 'lora') {
@@ -130,7 +149,7 @@ function resnetSetup(rt: Runtime, spec: FinetuneBenchSpec): FinetuneSetup {
       strategyLabel = 'full fine-tuning: every parameter trained, BN in train mode (batch statistics)';
     }
     model.train();
-    lossFn = () => F.crossEntropy(model.forward(x), y);
+    lossFn = (xs, ys) => F.crossEntropy(model.forward(xs), ys);
   }
   const trainable = model.parameters().filter((t) => t.requiresGrad);
   const opt = new AdamW(trainable, { ...FINETUNE_ADAMW });
@@ -142,7 +161,8 @@ function resnetSetup(rt: Runtime, spec: FinetuneBenchSpec): FinetuneSetup {
     totalParams: numelSum(model.parameters()),
     trainableParams: numelSum(trainable),
     loraTargets,
-    ...stepper(rt, opt, lossFn),
+    batch,
+    ...stepper(rt, opt, lossFn, [x, y]),
     dispose() {
       opt.dispose();
       model.dispose();
@@ -156,27 +176,34 @@ function bertSetup(rt: Runtime, spec: FinetuneBenchSpec): FinetuneSetup {
   const rng = new Rng(spec.seed);
   const size = BERT_SIZES[spec.model as keyof typeof BERT_SIZES];
   const cfg = bertConfig({ ...size, numLabels: spec.numClasses });
-  const model = new BertForSequenceClassification(rt, cfg, { rng });
+  // weights and dropout seeds from the default generator, reset here: a captured step's replays draw
+  // their dropout seeds from it too (autograd/ops/misc.ts), so captured and uncaptured runs match
+  manualSeed(spec.seed);
+  const model = new BertForSequenceClassification(rt, cfg);
   const n = spec.batch * spec.seq;
   // token ids in [1000, vocab): past BERT's special / unused tokens
-  const ids = Array.from({ length: n }, () => 1000 + Math.floor(rng.next() * (cfg.vocabSize - 1000)));
+  const ids = Int32Array.from({ length: n }, () => 1000 + Math.floor(rng.next() * (cfg.vocabSize - 1000)));
+  const batch: BatchInput[] = [
+    { data: ids, shape: [spec.batch, spec.seq], dtype: 'i32' },
+    { data: Int32Array.from(randomLabels(rng, spec.batch, spec.numClasses)), shape: [spec.batch], dtype: 'i32' },
+  ];
   const inputIds = keep(Tensor.from(rt, ids, [spec.batch, spec.seq], 'i32'));
-  const y = keep(Tensor.from(rt, randomLabels(rng, spec.batch, spec.numClasses), [spec.batch], 'i32'));
+  const y = keep(Tensor.from(rt, batch[1]!.data, [spec.batch], 'i32'));
   let strategyLabel: string;
   let loraTargets = 0;
-  let lossFn: () => Tensor;
+  let lossFn: (ids: Tensor, y: Tensor) => Tensor;
   if (spec.strategy === 'linear-probe') {
     for (const t of model.parameters()) t.requiresGrad = false;
     for (const t of model.classifier.parameters()) t.requiresGrad = true;
     model.eval();
     strategyLabel = 'linear probe: encoder + pooler frozen (eval mode, forward under noGrad), classifier trained';
-    lossFn = () => {
+    lossFn = (idt, ys) => {
       const pooled = noGrad(() => {
-        const o = model.bert.forward({ inputIds });
+        const o = model.bert.forward({ inputIds: idt });
         o.lastHiddenState.dispose();
         return o.poolerOutput!;
       });
-      return F.crossEntropy(model.classifier.forward(pooled), y);
+      return F.crossEntropy(model.classifier.forward(pooled), ys);
     };
   } else {
     if (spec.strategy === 'lora') {
@@ -188,7 +215,7 @@ function bertSetup(rt: Runtime, spec: FinetuneBenchSpec): FinetuneSetup {
       strategyLabel = 'full fine-tuning: every parameter trained (embeddings included); train mode (dropout 0.1)';
     }
     model.train();
-    lossFn = () => F.crossEntropy(model.forward({ inputIds }), y);
+    lossFn = (idt, ys) => F.crossEntropy(model.forward({ inputIds: idt }), ys);
   }
   const trainable = model.parameters().filter((t) => t.requiresGrad);
   const opt = new AdamW(trainable, { ...FINETUNE_ADAMW });
@@ -199,7 +226,8 @@ function bertSetup(rt: Runtime, spec: FinetuneBenchSpec): FinetuneSetup {
     totalParams: numelSum(model.parameters()),
     trainableParams: numelSum(trainable),
     loraTargets,
-    ...stepper(rt, opt, lossFn),
+    batch,
+    ...stepper(rt, opt, lossFn, [inputIds, y]),
     dispose() {
       opt.dispose();
       model.dispose();

@@ -7,14 +7,46 @@ import type { FinetuneBenchSpec, PeerResult } from './finetune-spec.js';
 import { makeFinetuneSetup } from './finetune-setup.js';
 import { stepFlops } from './finetune-flops.js';
 import { kernelBreakdown, type KernelBreakdown } from './finetune-kernels.js';
+import { GraftError } from '../runtime/errors.js';
+import { captureTrainingStep } from '../optim/captured-step.js';
 
 export interface FinetuneBenchOptions {
   /** Time one extra step per dispatch with timestamp queries (default true; skipped without timestamp-query). */
   kernels?: boolean;
   /** Kernels listed in the breakdown (default 12). */
   topKernels?: number;
-  /** Called after every step, warm-up included: (done, total). */
+  /**
+   * Also run the step with whole-step capture (after the uncaptured run, on a fresh model with the
+   * same seed): recorded at the first warm-up step, replayed after; needs warmup ≥ 1. Default false.
+   */
+  capture?: boolean;
+  /** Called after every step, warm-up included: (done, total); total counts both runs with capture. */
   onProgress?: (done: number, total: number) => void;
+}
+
+/** The same steps run through captureTrainingStep (one recording, then replays), next to the uncaptured run. */
+export interface CaptureComparison {
+  medianStepMs: number;
+  minStepMs: number;
+  stepMs: number[];
+  samplesPerSec: number;
+  /** Median host time until queue.submit returned: hooks, batch upload, re-encoding the recorded commands. */
+  encodeMs: number;
+  dispatchesPerStep: number;
+  submitsPerStep: number;
+  /** Highest live pool bytes during the timed captured steps (pinned buffers included). */
+  peakPoolBytes: number;
+  /** Loss after every step (warm-up included): equals the uncaptured run's (see maxLossDiff). */
+  losses: number[];
+  /** max over steps of |captured loss − uncaptured loss|. */
+  maxLossDiff: number;
+  /** Uncaptured encodeMs ÷ captured encodeMs. */
+  encodeSpeedup: number;
+  /** Uncaptured medianStepMs ÷ captured medianStepMs. */
+  stepSpeedup: number;
+  /** Steps recorded and replayed (warm-up included). */
+  captures: number;
+  replays: number;
 }
 
 /** graft vs one peer on the same spec, same run (both wall-clock, each step synced). */
@@ -73,6 +105,90 @@ export interface FinetuneBenchResult {
   timer: 'wall-clock';
   /** Filled by the CLI when peers ran. */
   peers?: PeerComparison[];
+  /** With options.capture: the captured run (the fields above are the uncaptured run's). */
+  capture?: CaptureComparison;
+}
+
+interface TimedSteps {
+  stepMs: number[];
+  encodeMs: number[];
+  losses: number[];
+  dispatches: number;
+  submits: number;
+  basePoolBytes: number;
+  peakPoolBytes: number;
+}
+
+/** Run `warmup + steps` steps, each synced by reading its loss back; time the last `steps`. */
+async function timeSteps(rt: Runtime, spec: FinetuneBenchSpec, step: () => Tensor, progress: (done: number) => void): Promise<TimedSteps> {
+  const total = spec.warmup + spec.steps;
+  const t: TimedSteps = { stepMs: [], encodeMs: [], losses: [], dispatches: 0, submits: 0, basePoolBytes: 0, peakPoolBytes: 0 };
+  for (let i = 0; i < total; i++) {
+    if (i === spec.warmup) {
+      rt.pool.resetPeak();
+      t.basePoolBytes = rt.pool.stats.liveBytes;
+    }
+    const d0 = rt.stats.dispatches;
+    const s0 = rt.stats.submits;
+    const t0 = performance.now();
+    const loss: Tensor = step();
+    const t1 = performance.now();
+    const d1 = rt.stats.dispatches;
+    const s1 = rt.stats.submits;
+    let value: number;
+    try {
+      value = (await loss.read())[0]!;
+    } finally {
+      loss.dispose();
+    }
+    const t2 = performance.now();
+    t.losses.push(value);
+    if (i >= spec.warmup) {
+      t.stepMs.push(t2 - t0);
+      t.encodeMs.push(t1 - t0);
+      t.dispatches = d1 - d0; // the last timed step's (steady state: the first step may also build caches)
+      t.submits = Math.max(t.submits, s1 - s0);
+    }
+    progress(i + 1);
+  }
+  t.peakPoolBytes = rt.pool.stats.peakBytes;
+  return t;
+}
+
+/** The captured run: a fresh setup (same seed), its step recorded at the first warm-up step and replayed after. */
+async function runCaptured(
+  rt: Runtime,
+  spec: FinetuneBenchSpec,
+  plain: Pick<FinetuneBenchResult, 'encodeMs' | 'medianStepMs' | 'losses'>,
+  progress: (done: number) => void,
+): Promise<CaptureComparison> {
+  const setup = makeFinetuneSetup(rt, spec);
+  const runner = captureTrainingStep(rt, (inputs) => setup.stepOn(inputs), { maxShapes: 1 });
+  try {
+    await rt.sync();
+    const t = await timeSteps(rt, spec, () => runner.step(setup.batch), progress);
+    const med = median(t.stepMs);
+    const encodeMs = median(t.encodeMs);
+    return {
+      medianStepMs: med,
+      minStepMs: Math.min(...t.stepMs),
+      stepMs: t.stepMs,
+      samplesPerSec: (spec.batch * 1000) / med,
+      encodeMs,
+      dispatchesPerStep: t.dispatches,
+      submitsPerStep: t.submits,
+      peakPoolBytes: t.peakPoolBytes,
+      losses: t.losses,
+      maxLossDiff: Math.max(...t.losses.map((l, i) => Math.abs(l - plain.losses[i]!))),
+      encodeSpeedup: plain.encodeMs / encodeMs,
+      stepSpeedup: plain.medianStepMs / med,
+      captures: runner.stats.captures,
+      replays: runner.stats.replays,
+    };
+  } finally {
+    runner.dispose();
+    setup.dispose();
+  }
 }
 
 /**
@@ -80,45 +196,16 @@ export interface FinetuneBenchResult {
  * loss back), and report the medians of the timed ones; then time one more step per kernel.
  */
 export async function runFinetuneBench(rt: Runtime, spec: FinetuneBenchSpec, opts: FinetuneBenchOptions = {}): Promise<FinetuneBenchResult> {
+  if (opts.capture && spec.warmup < 1) throw new GraftError('capture needs at least 1 warm-up step (the captured run records its step there)');
   const setup = makeFinetuneSetup(rt, spec);
+  const per = spec.warmup + spec.steps;
+  const total = opts.capture ? 2 * per : per;
+  let result: FinetuneBenchResult;
   try {
     await rt.sync();
-    const total = spec.warmup + spec.steps;
-    const stepMs: number[] = [];
-    const encodeMs: number[] = [];
-    const losses: number[] = [];
-    let dispatches = 0;
-    let submits = 0;
-    let base = 0;
-    for (let i = 0; i < total; i++) {
-      if (i === spec.warmup) {
-        rt.pool.resetPeak();
-        base = rt.pool.stats.liveBytes;
-      }
-      const d0 = rt.stats.dispatches;
-      const s0 = rt.stats.submits;
-      const t0 = performance.now();
-      const loss: Tensor = setup.step();
-      const t1 = performance.now();
-      const d1 = rt.stats.dispatches;
-      const s1 = rt.stats.submits;
-      let value: number;
-      try {
-        value = (await loss.read())[0]!;
-      } finally {
-        loss.dispose();
-      }
-      const t2 = performance.now();
-      losses.push(value);
-      if (i >= spec.warmup) {
-        stepMs.push(t2 - t0);
-        encodeMs.push(t1 - t0);
-        dispatches = d1 - d0; // the last timed step's (steady state: the first step may also build caches)
-        submits = Math.max(submits, s1 - s0);
-      }
-      opts.onProgress?.(i + 1, total);
-    }
-    const peakPoolBytes = rt.pool.stats.peakBytes;
+    const { stepMs, encodeMs, losses, dispatches, submits, basePoolBytes: base, peakPoolBytes } = await timeSteps(rt, spec, () => setup.step(), (d) =>
+      opts.onProgress?.(d, total),
+    );
     let kernels: KernelBreakdown | null = null;
     let kernelsNote: string;
     if (opts.kernels === false) kernelsNote = 'off';
@@ -134,7 +221,7 @@ export async function runFinetuneBench(rt: Runtime, spec: FinetuneBenchSpec, opt
     const med = median(stepMs);
     const f = stepFlops(spec);
     const trainableArenaBytes = 16 * setup.trainableParams;
-    return {
+    result = {
       spec,
       adapter: adapterName(rt),
       label: setup.label,
@@ -167,6 +254,10 @@ export async function runFinetuneBench(rt: Runtime, spec: FinetuneBenchSpec, opt
   } finally {
     setup.dispose();
   }
+  if (opts.capture) {
+    result.capture = await runCaptured(rt, spec, result, (d) => opts.onProgress?.(per + d, total));
+  }
+  return result;
 }
 
 /** graft's samples/s over each peer's. */
@@ -198,6 +289,15 @@ export function formatFinetune(r: FinetuneBenchResult): string[] {
       `weights ${fmtMiB(m.weightsBytes)}, AdamW state ${fmtMiB(m.optimizerStateBytes)}`,
     `loss        ${r.losses[0]?.toFixed(4)} → ${r.losses[r.losses.length - 1]?.toFixed(4)}`,
   ];
+  const c = r.capture;
+  if (c) {
+    lines.push(
+      `captured    ${fmtMs(c.medianStepMs)} ms/step median (min ${fmtMs(c.minStepMs)}), encode ${fmtMs(c.encodeMs)} ms/step: ` +
+        `step ${c.stepSpeedup.toFixed(2)}×, encode ${c.encodeSpeedup.toFixed(2)}× vs uncaptured (${fmtMs(r.medianStepMs)} ms, encode ${fmtMs(r.encodeMs)} ms)`,
+      `            ${c.captures} recording + ${c.replays} replays, ${c.dispatchesPerStep} dispatches, ${c.submitsPerStep} submit per step; ` +
+        `pool peak ${fmtMiB(c.peakPoolBytes)}; losses equal uncaptured within ${c.maxLossDiff.toExponential(1)}`,
+    );
+  }
   if (!r.kernels) lines.push(`kernels     ${r.kernelsNote}`);
   else {
     lines.push(`kernels     ${fmtMs(r.kernels.totalMs)} ms GPU in ${r.kernelsNote}:`);

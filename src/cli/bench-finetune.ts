@@ -24,6 +24,8 @@ export interface FinetuneFlags {
   /** Peer names; empty: none. */
   peer: string[];
   kernels: boolean;
+  /** Also time the step under whole-step capture (after the uncaptured run) and report both. */
+  capture?: boolean;
   json?: boolean;
 }
 
@@ -88,6 +90,7 @@ export function registerFinetuneBench(bench: Command): void {
     .option('--seed <n>', 'seed of the synthetic weights and batch', nonNegInt('--seed'), d.seed)
     .option('--peer <list>', `peers to run on the same spec: comma list of ${FINETUNE_PEERS.join(', ')}, or none`, parsePeerList, [...FINETUNE_PEERS])
     .option('--no-kernels', 'skip the per-kernel timestamp breakdown')
+    .option('--capture', 'also run the step with whole-step capture (recorded at the first warm-up step, replayed after) and report encode and step ms with and without it')
     .option('--json', 'print one JSON object on stdout (progress stays on stderr)')
     .action(async (flags: FinetuneFlags) => {
       await benchFinetuneCommand(flags);
@@ -115,19 +118,21 @@ export function specFromFlags(f: FinetuneFlags): FinetuneBenchSpec {
 export async function benchFinetuneCommand(f: FinetuneFlags, rt?: Runtime, runPeers?: PeerRunner): Promise<FinetuneBenchResult> {
   const spec = specFromFlags(f);
   const own = rt ?? (await Runtime.create());
+  if (f.capture && spec.warmup < 1) throw new GraftError('--capture needs --warmup ≥ 1 (the captured run records its step at the first warm-up step)');
   const per = spec.warmup + spec.steps;
-  const total = per * (1 + f.peer.length);
+  const own0 = f.capture ? 2 * per : per; // graft's steps (both runs with --capture)
+  const total = own0 + per * f.peer.length;
   const size = spec.model.startsWith('bert-') ? `seq ${spec.seq}` : `res ${spec.res}`;
   const label = `finetune ${spec.model} ${spec.strategy} batch ${spec.batch} ${size}`;
   const bar = startProgress(`${label} (graft)`, { total, unit: 'steps', json: f.json });
   let r: FinetuneBenchResult;
   try {
-    r = await runFinetuneBench(own, spec, { kernels: f.kernels, onProgress: (done) => bar.update(done) });
+    r = await runFinetuneBench(own, spec, { kernels: f.kernels, capture: f.capture ?? false, onProgress: (done) => bar.update(done) });
     if (f.peer.length) {
       const run = runPeers ?? runPeersDefault;
       const peers = await run(own, spec, f.peer, (peer, done) => {
         bar.label(`${label} (${peer})`);
-        bar.update(per * (1 + Math.max(0, f.peer.indexOf(peer))) + Math.min(done, per));
+        bar.update(own0 + per * Math.max(0, f.peer.indexOf(peer)) + Math.min(done, per));
       });
       r.peers = comparePeers(r, peers);
     }

@@ -2,7 +2,9 @@
 # The second demo: masked-LM pretraining of a small BERT on unlabelled SpamAssassin text (the test split held
 # out), then spam/ham fine-tuning from that checkpoint vs the same recipe from random initialisation.
 # Sizes via env: MLM_STEPS (default 120), VOCAB_SIZE (4000), SEQ (64 tokens for MLM), FT_SEQ (32 for fine-tuning:
-# subject + first words), TRAIN (128 labelled texts), TEST (200), EPOCHS (8). SKIP_SETUP=1 skips scripts/setup.sh. About 10-15 min on a busy 2-core CPU adapter.
+# subject + first words), TRAIN (128 labelled texts), TEST (200), EPOCHS (8). SKIP_SETUP=1 skips scripts/setup.sh.
+# Measured on a shared 2-core CPU adapter after set-up: 6 min (2 s per MLM step); up to ~16 min when the
+# machine is busy (6.6 s per MLM step seen). MLM_STEPS=300 took 13.5 min.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 MLM_STEPS=${MLM_STEPS:-120} VOCAB_SIZE=${VOCAB_SIZE:-4000} SEQ=${SEQ:-64} FT_SEQ=${FT_SEQ:-32} TRAIN=${TRAIN:-128} TEST=${TEST:-200} EPOCHS=${EPOCHS:-8}

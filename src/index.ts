@@ -23,3 +23,7 @@ export { captureStep, CapturedStep, onReplay, isCapturing, type InputData, type 
 export { FUSIONS, FUSION_NAMES, fusionEnabled, setFusion, withFusion, fusionState, type FusionName } from './runtime/fusion.js';
 export { configureTuning, setDefaultTuneMode, tuneMode, tuneCachePath, type TuneMode } from './kernels/tune-cache.js';
 export { tuneShapes, tunePending, type TuneRow } from './kernels/autotune.js';
+export { finetuneText, predictText, applyStrategy, classificationMetrics, TEXT_STRATEGIES, TEXT_LORA_DEFAULTS } from './train-text/classify.js';
+export { saveTextTuning, loadTextTuning } from './train-text/save.js';
+export { pretrainMlm } from './train-text/mlm.js';
+export { trimVocab } from './train-text/vocab.js';

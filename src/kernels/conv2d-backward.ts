@@ -8,6 +8,7 @@ import { channelSum } from './batchnorm-train.js';
 import { col2imInto } from './col2im.js';
 import { ceilDiv, grid1d } from './grid.js';
 import { matmul } from './matmul.js';
+import { transpose } from './transpose.js';
 
 const K_DATA = { name: 'conv2d_bwd_data', code: dataSrc };
 const K_WEIGHT = { name: 'conv2d_bwd_weight', code: weightSrc };
@@ -152,6 +153,9 @@ export function conv2dBackwardData(dy: Tensor, w: Tensor, xShape: Shape, opts: C
 
 const numelOf = (s: Shape): number => s.reduce((a, b) => a * b, 1);
 
+/** At or below this many output positions per image the GEMM path batches all images into one product. */
+export const SMALL_PQ = 16;
+
 /**
  * GEMM path (groups = 1): per chunk of images n0 .. n0 + n - 1, dcol [n, C·R·S, P·Q] = w [K, C·R·S]ᵀ · dy [n, K, P·Q]
  * (batched matmul, w shared), then col2im into dx. A chunk that is not the whole batch copies its dy slice first
@@ -172,7 +176,15 @@ function backwardDataGemm(dy: Tensor, w: Tensor, g: ConvBwdGeom, xShape: Shape, 
       const bytes = n * g.K * PQ * 4;
       rt.commandEncoder().copyBufferToBuffer(dy.buffer, dy.byteOffset + n0 * g.K * PQ * 4, dyc.buffer, dyc.byteOffset, bytes);
     }
-    const dcol = matmul(wm, dyc, { transA: true });
+    let dcol: Tensor;
+    if (n > 1 && PQ <= SMALL_PQ) {
+      // Small maps: one GEMM over all n·P·Q columns instead of n skinny ones: dy → [K, n·PQ], dcolᵀ [C·R·S, n·PQ] → [n, C·R·S, PQ].
+      const dyT = transpose(dyc, [1, 0, 2]);
+      const dcolT = matmul(wm, dyT.reshape([g.K, n * PQ]), { transA: true });
+      dyT.dispose();
+      dcol = transpose(dcolT.reshape([g.C * g.R * g.S, n, PQ]), [1, 0, 2]);
+      dcolT.dispose();
+    } else dcol = matmul(wm, dyc, { transA: true });
     dyc.dispose();
     col2imInto(dcol, g, dx, n0, n);
     dcol.dispose();

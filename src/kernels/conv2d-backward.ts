@@ -180,9 +180,13 @@ function backwardDataGemm(dy: Tensor, w: Tensor, g: ConvBwdGeom, xShape: Shape, 
     if (n > 1 && PQ <= SMALL_PQ) {
       // Small maps: one GEMM over all n·P·Q columns instead of n skinny ones: dy → [K, n·PQ], dcolᵀ [C·R·S, n·PQ] → [n, C·R·S, PQ].
       const dyT = transpose(dyc, [1, 0, 2]);
-      const dcolT = matmul(wm, dyT.reshape([g.K, n * PQ]), { transA: true });
+      const dyM = dyT.reshape([g.K, n * PQ]);
+      const dcolT = matmul(wm, dyM, { transA: true });
+      dyM.dispose();
       dyT.dispose();
-      dcol = transpose(dcolT.reshape([g.C * g.R * g.S, n, PQ]), [1, 0, 2]);
+      const dcol3 = dcolT.reshape([g.C * g.R * g.S, n, PQ]);
+      dcol = transpose(dcol3, [1, 0, 2]);
+      dcol3.dispose();
       dcolT.dispose();
     } else dcol = matmul(wm, dyc, { transA: true });
     dyc.dispose();

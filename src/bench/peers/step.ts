@@ -120,3 +120,37 @@ export class TfjsAdamW {
     this.opt.dispose();
   }
 }
+
+/**
+ * The PeerTrainStep every tfjs model shares: AdamW over the bag's trainable variables; linear-probe runs the
+ * backbone `features()` outside the gradient tape, the other strategies differentiate through it.
+ */
+export function tfjsTrainStep<F extends TF.Tensor>(
+  tf: typeof TF,
+  bag: VarBag,
+  o: { strategy: FinetuneBenchSpec['strategy']; lr?: number; features: () => F; lossOf: (f: F) => TF.Scalar; inputs: readonly TF.Tensor[] },
+): PeerTrainStep {
+  const opt = new TfjsAdamW(tf, bag.trainable, o.lr ?? PEER_ADAMW.lr);
+  return {
+    trainableParams: bag.count(bag.trainable),
+    totalParams: bag.count(bag.all),
+    async step() {
+      let cost: TF.Scalar;
+      if (o.strategy === 'linear-probe') {
+        const f = tf.tidy(o.features); // backbone outside the tape: not differentiated
+        cost = opt.step(() => o.lossOf(f));
+        f.dispose();
+      } else {
+        cost = opt.step(() => o.lossOf(o.features()));
+      }
+      const v = (await cost.data())[0]!; // the read waits for the whole step (submitted in order)
+      cost.dispose();
+      return v;
+    },
+    dispose() {
+      opt.dispose();
+      bag.dispose();
+      for (const t of o.inputs) t.dispose();
+    },
+  };
+}

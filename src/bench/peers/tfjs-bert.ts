@@ -4,7 +4,7 @@ import type { TfjsPeer } from '../tfjs.js';
 import type { FinetuneBenchSpec } from '../finetune-spec.js';
 import { GraftError } from '../../runtime/errors.js';
 import { bertSize, type BertSize } from './bert-sizes.js';
-import { HostRandom, PEER_ADAMW, TfjsAdamW, VarBag, type PeerStepOptions, type PeerTrainStep } from './step.js';
+import { HostRandom, VarBag, tfjsTrainStep, type PeerStepOptions, type PeerTrainStep } from './step.js';
 
 interface Dense {
   w: TF.Variable; // [in, out]
@@ -129,27 +129,5 @@ export function tfjsBertStep(p: TfjsPeer, spec: FinetuneBenchSpec, o: PeerStepOp
   };
   const lossOf = (feat: TF.Tensor2D): TF.Scalar => tf.losses.softmaxCrossEntropy(labels, linear(drop(feat), classifier));
 
-  const opt = new TfjsAdamW(tf, bag.trainable, o.lr ?? PEER_ADAMW.lr);
-  return {
-    trainableParams: bag.count(bag.trainable),
-    totalParams: bag.count(bag.all),
-    async step() {
-      let cost: TF.Scalar;
-      if (spec.strategy === 'linear-probe') {
-        const feat = tf.tidy(encode); // backbone outside the tape: not differentiated
-        cost = opt.step(() => lossOf(feat));
-        feat.dispose();
-      } else {
-        cost = opt.step(() => lossOf(encode()));
-      }
-      const v = (await cost.data())[0]!; // the read waits for the whole step (submitted in order)
-      cost.dispose();
-      return v;
-    },
-    dispose() {
-      opt.dispose();
-      bag.dispose();
-      for (const t of [ids, types, positions, mask, labels]) t.dispose();
-    },
-  };
+  return tfjsTrainStep(tf, bag, { strategy: spec.strategy, lr: o.lr, features: encode, lossOf, inputs: [ids, types, positions, mask, labels] });
 }

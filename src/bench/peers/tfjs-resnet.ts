@@ -3,7 +3,7 @@ import type * as TF from '@tensorflow/tfjs-core';
 import type { TfjsPeer } from '../tfjs.js';
 import type { FinetuneBenchSpec } from '../finetune-spec.js';
 import { GraftError } from '../../runtime/errors.js';
-import { HostRandom, PEER_ADAMW, TfjsAdamW, VarBag, type PeerStepOptions, type PeerTrainStep } from './step.js';
+import { HostRandom, VarBag, tfjsTrainStep, type PeerStepOptions, type PeerTrainStep } from './step.js';
 
 type T4 = TF.Tensor4D;
 
@@ -124,28 +124,5 @@ export function tfjsResnetStep(p: TfjsPeer, spec: FinetuneBenchSpec, o: PeerStep
   };
   const lossOf = (f: TF.Tensor2D): TF.Scalar => tf.losses.softmaxCrossEntropy(labels, tf.add(tf.matMul(f, fcW), fcB));
 
-  const opt = new TfjsAdamW(tf, bag.trainable, o.lr ?? PEER_ADAMW.lr);
-  return {
-    trainableParams: bag.count(bag.trainable),
-    totalParams: bag.count(bag.all),
-    async step() {
-      let cost: TF.Scalar;
-      if (spec.strategy === 'linear-probe') {
-        const f = tf.tidy(features); // backbone outside the tape: not differentiated
-        cost = opt.step(() => lossOf(f));
-        f.dispose();
-      } else {
-        cost = opt.step(() => lossOf(features()));
-      }
-      const v = (await cost.data())[0]!; // the read waits for the whole step (submitted in order)
-      cost.dispose();
-      return v;
-    },
-    dispose() {
-      opt.dispose();
-      bag.dispose();
-      x.dispose();
-      labels.dispose();
-    },
-  };
+  return tfjsTrainStep(tf, bag, { strategy: spec.strategy, lr: o.lr, features, lossOf, inputs: [x, labels] });
 }

@@ -1,8 +1,15 @@
 // Batch norm (training): CPU reference vs float64 finite differences, then GPU forward/backward/running stats vs the CPU reference.
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Tensor } from '../src/tensor.js';
 import { ShapeError } from '../src/runtime/errors.js';
-import { batchNorm2dBackward, batchNorm2dTrain, channelSum } from '../src/kernels/batchnorm-train.js';
+import {
+  batchNorm2dBackward,
+  batchNorm2dTrain,
+  channelSum,
+  defaultChannelReduceVariant,
+  setChannelReduceVariant,
+  type ChannelReduceVariant,
+} from '../src/kernels/batchnorm-train.js';
 import { batchNorm2dBackwardRef, batchNorm2dTrainRef, conv2dBackwardBiasRef, dot, finiteDiff, rand64 } from './ref/cnn-backward.js';
 import { useRuntime } from './helpers/gpu.js';
 import { expectClose, type Tol } from './helpers/close.js';
@@ -50,7 +57,17 @@ interface Case {
   offset?: number; // added to x: a large mean stresses the variance computation
 }
 
-describe('batch norm GPU vs CPU reference', () => {
+describe('per-channel reduction variant rule', () => {
+  it('serial for small per-channel counts, tree for large ones', () => {
+    expect(defaultChannelReduceVariant(4)).toBe('serial');
+    expect(defaultChannelReduceVariant(4096)).toBe('serial');
+    expect(defaultChannelReduceVariant(4097)).toBe('tree');
+  });
+});
+
+for (const variant of ['tree', 'serial'] as ChannelReduceVariant[]) describe(`batch norm GPU vs CPU reference (${variant} reduction)`, () => {
+  beforeAll(() => setChannelReduceVariant(variant));
+  afterAll(() => setChannelReduceVariant(null));
   const cases: Case[] = [
     { name: 'M = 2 (N1 C1 1×2)', x: [1, 1, 1, 2], affine: true, running: true },
     { name: 'N3 C1 1×1 (M = 3)', x: [3, 1, 1, 1], affine: false, running: true },
@@ -61,6 +78,8 @@ describe('batch norm GPU vs CPU reference', () => {
     { name: 'N3 C3 40×40: 2 chunks, boundary mid-image', x: [3, 3, 40, 40], affine: true, running: true },
     { name: 'N2 C3 100×100: 5 chunks', x: [2, 3, 100, 100], affine: false, running: true },
     { name: 'N3 C17 33×33, mean 1000 (stable variance)', x: [3, 17, 33, 33], affine: true, running: true, offset: 1000 },
+    { name: 'N4 C300 1×1 (late-stage ResNet map)', x: [4, 300, 1, 1], affine: true, running: true },
+    { name: 'N3 C70 3×3', x: [3, 70, 3, 3], affine: true, running: false },
   ];
   cases.forEach((c, ci) => {
     it(c.name, async () => {

@@ -8,14 +8,17 @@ import bwdDxSrc from '../../shaders/batchnorm_train_bwd_dx.wgsl';
 import { ShapeError } from '../runtime/errors.js';
 import { f32 } from '../runtime/params.js';
 import type { Runtime } from '../runtime/runtime.js';
+import type { KernelDef } from '../runtime/pipelines.js';
 import { Tensor } from '../tensor.js';
 import { ceilDiv, grid1d } from './grid.js';
 
 const K_STATS = { name: 'batchnorm_train_stats', code: statsSrc };
+const K_STATS_SERIAL = { name: 'batchnorm_train_stats_serial', code: statsSrc, entry: 'main_serial' };
 const K_FINALIZE = { name: 'batchnorm_train_finalize', code: finalizeSrc };
 const K_FINALIZE_RUNNING = { name: 'batchnorm_train_finalize_running', code: finalizeSrc, entry: 'main_running' };
 const K_APPLY = { name: 'batchnorm_train_apply', code: applySrc };
 const K_BWD_SUMS = { name: 'batchnorm_train_bwd_sums', code: bwdSumsSrc };
+const K_BWD_SUMS_SERIAL = { name: 'batchnorm_train_bwd_sums_serial', code: bwdSumsSrc, entry: 'main_serial' };
 const K_BWD_FINALIZE = { name: 'batchnorm_train_bwd_finalize', code: bwdFinalizeSrc };
 const K_CHANNEL_SUM = { name: 'batchnorm_train_bwd_finalize_sum', code: bwdFinalizeSrc, entry: 'main_sum' };
 const K_BWD_DX = { name: 'batchnorm_train_bwd_dx', code: bwdDxSrc };
@@ -24,9 +27,35 @@ const K_BWD_DX = { name: 'batchnorm_train_bwd_dx', code: bwdDxSrc };
 const CHUNK_TARGET = 4096;
 const MAX_CHUNKS = 256;
 
+/**
+ * Per-channel reductions come in two variants with the same partials layout [C, chunks, k]:
+ *   tree:   one 256-invocation workgroup per (chunk, channel), strided loads, a barrier tree in workgroup memory;
+ *   serial: one invocation per (chunk, channel) walking its chunk in order; no workgroup memory, no barriers.
+ * serial wins wherever the per-channel count M is small (every BN of a ResNet at small inputs or late stages: the
+ * tree keeps 256 invocations and 8 barriers busy for a handful of values). Default: serial when M <= SERIAL_MAX_M.
+ */
+export type ChannelReduceVariant = 'tree' | 'serial';
+export const SERIAL_MAX_M = 4096;
+/** Serial chunks: aim for this many invocations in all, with chunk lengths in [SERIAL_MIN_CHUNK, M]. */
+const SERIAL_TARGET_THREADS = 4096;
+const SERIAL_MIN_CHUNK = 64;
+
+let variantOverride: ChannelReduceVariant | null = null;
+
+/** Force one variant for every per-channel reduction (tests and benchmarks); null restores the default rule. */
+export function setChannelReduceVariant(v: ChannelReduceVariant | null): void {
+  variantOverride = v;
+}
+
+/** The variant used for per-channel count M (before any override). */
+export function defaultChannelReduceVariant(M: number): ChannelReduceVariant {
+  return M <= SERIAL_MAX_M ? 'serial' : 'tree';
+}
+
 interface Layout {
   N: number; C: number; HW: number; M: number; // M = N*H*W values per channel
   chunks: number; chunk: number;
+  variant: ChannelReduceVariant;
 }
 
 function layout(op: string, x: Tensor): Layout {
@@ -34,9 +63,33 @@ function layout(op: string, x: Tensor): Layout {
   if (x.dtype !== 'f32') throw new ShapeError(`${op}: only f32 tensors are supported, got ${x.dtype} [${x.shape.join(', ')}]`);
   const [N, C, H, W] = x.shape as [number, number, number, number];
   const M = N * H * W;
-  const chunks = Math.max(1, Math.min(MAX_CHUNKS, ceilDiv(M, CHUNK_TARGET)));
+  const variant = variantOverride ?? defaultChannelReduceVariant(M);
+  let chunks: number;
+  if (variant === 'serial') {
+    const want = Math.max(SERIAL_MIN_CHUNK, ceilDiv(M * C, SERIAL_TARGET_THREADS), ceilDiv(M, MAX_CHUNKS));
+    chunks = Math.max(1, ceilDiv(M, want));
+  } else {
+    chunks = Math.max(1, Math.min(MAX_CHUNKS, ceilDiv(M, CHUNK_TARGET)));
+  }
   const chunk = Math.max(1, ceilDiv(M, chunks));
-  return { N, C, HW: H * W, M, chunks: Math.max(1, ceilDiv(M, chunk)), chunk };
+  return { N, C, HW: H * W, M, chunks: Math.max(1, ceilDiv(M, chunk)), chunk, variant };
+}
+
+/** Dispatch one per-channel reduction pass (stats or sums) in the layout's variant. */
+function dispatchReduce(
+  rt: Runtime,
+  l: Layout,
+  k: { tree: KernelDef; serial: KernelDef },
+  buffers: Tensor[],
+  constants?: Record<string, boolean>,
+): void {
+  const params = [l.C, l.HW, l.M, l.chunk];
+  if (l.variant === 'serial') {
+    const workgroups = grid1d(l.C * l.chunks, 64, rt.limits.maxComputeWorkgroupsPerDimension);
+    rt.dispatch(k.serial, { buffers, params, constants, workgroups });
+  } else {
+    rt.dispatch(k.tree, { buffers, params, constants, workgroups: reduceGrid(rt, l) });
+  }
 }
 
 function checkChannelVec(op: string, name: string, t: Tensor | null, x: Tensor): void {
@@ -91,7 +144,7 @@ export function batchNorm2dTrain(
   const y = Tensor.empty(rt, x.shape);
   if (l.C === 0) return { y, mean, invstd };
   const part = Tensor.empty(rt, [l.C, l.chunks, 3]);
-  rt.dispatch(K_STATS, { buffers: [x, part], params: [l.C, l.HW, l.M, l.chunk], workgroups: reduceGrid(rt, l) });
+  dispatchReduce(rt, l, { tree: K_STATS, serial: K_STATS_SERIAL }, [x, part]);
   const fin = [l.C, l.chunks, f32(momentum), f32(eps), f32(l.M / (l.M - 1))];
   const cw = [ceilDiv(l.C, 64)];
   if (runningMean && runningVar) {
@@ -138,12 +191,7 @@ export function batchNorm2dBackward(
     return { dx, dweight, dbias };
   }
   const part = Tensor.empty(rt, [l.C, l.chunks, 2]);
-  rt.dispatch(K_BWD_SUMS, {
-    buffers: [dy, x, mean, part],
-    params: [l.C, l.HW, l.M, l.chunk],
-    constants: { HAS_X: true },
-    workgroups: reduceGrid(rt, l),
-  });
+  dispatchReduce(rt, l, { tree: K_BWD_SUMS, serial: K_BWD_SUMS_SERIAL }, [dy, x, mean, part], { HAS_X: true });
   const coef = Tensor.empty(rt, [l.C, 3]);
   rt.dispatch(K_BWD_FINALIZE, {
     buffers: [part, dbias, invstd, weight ?? invstd, dweight, coef],
@@ -172,12 +220,7 @@ export function channelSum(t: Tensor, op = 'channelSum'): Tensor {
     return out;
   }
   const part = Tensor.empty(rt, [l.C, l.chunks, 2]);
-  rt.dispatch(K_BWD_SUMS, {
-    buffers: [t, t, t, part],
-    params: [l.C, l.HW, l.M, l.chunk],
-    constants: { HAS_X: false },
-    workgroups: reduceGrid(rt, l),
-  });
+  dispatchReduce(rt, l, { tree: K_BWD_SUMS, serial: K_BWD_SUMS_SERIAL }, [t, t, t, part], { HAS_X: false });
   rt.dispatch(K_CHANNEL_SUM, { buffers: [part, out], params: [l.C, l.chunks, f32(0)], workgroups: [ceilDiv(l.C, 64)] });
   part.dispose();
   return out;

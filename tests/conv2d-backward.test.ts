@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { Tensor } from '../src/tensor.js';
 import { ShapeError } from '../src/runtime/errors.js';
 import {
-  GEMM_DCOL_LIMIT, autoSplit, chooseDataPath, conv2dBackwardBias, conv2dBackwardData, conv2dBackwardWeight, convBwdGeom,
+  GEMM_DCOL_LIMIT, WEIGHT_GEMM_MAX_COLS, autoSplit, chooseDataPath, chooseWeightPath, conv2dBackwardBias, conv2dBackwardData, conv2dBackwardWeight, convBwdGeom,
   gemmScratchPerImage, type ConvOpts, type DataPath,
 } from '../src/kernels/conv2d-backward.js';
 import {
@@ -73,6 +73,10 @@ describe('conv2d backward GPU vs CPU reference', () => {
     { name: 'stride 3 > kernel 2 (gaps in dx)', x: [3, 3, 17, 17], w: [3, 3, 2, 2], o: { stride: 3, padding: 1 } },
     { name: 'rect 1×3 / mixed pairs', x: [3, 3, 17, 5], w: [17, 3, 1, 3], o: { stride: [1, 2], padding: [0, 3], dilation: [2, 2] } },
     { name: 'kernel as large as padded input', x: [1, 3, 5, 5], w: [3, 3, 7, 7], o: { padding: 1 } },
+    { name: 'late stage: 1×1 on 1×1 maps, N4', x: [4, 33, 1, 1], w: [70, 33, 1, 1], o: {} },
+    { name: 'late stage: 3×3 pad 1 on 1×1 maps, N4', x: [4, 19, 1, 1], w: [21, 19, 3, 3], o: { padding: 1 } },
+    { name: 'late stage: 1×1 stride 2 from 2×2 to 1×1, N3', x: [3, 40, 2, 2], w: [36, 40, 1, 1], o: { stride: 2 } },
+    { name: 'late stage: 3×3 pad 1 on 2×2 maps, N4', x: [4, 17, 2, 2], w: [23, 17, 3, 3], o: { padding: 1 } },
   ];
   cases.forEach((c, ci) => {
     it(c.name, async () => {
@@ -171,6 +175,15 @@ describe('conv2d backward data: GEMM + col2im path and direct path vs CPU refere
     expect(chooseDataPath(big)).toBe('direct');
   });
 
+  it('weight gradient: GEMM for ungrouped convolutions with few columns (N·P·Q), the direct kernel otherwise', () => {
+    const geom = (x: S4, w: S4, o: ConvOpts) => convBwdGeom('test', x, w, conv2dOutShapeRef(x, w, o), o);
+    expect(chooseWeightPath(geom([4, 512, 1, 1], [2048, 512, 1, 1], {}))).toBe('gemm');
+    expect(chooseWeightPath(geom([4, 256, 4, 4], [256, 256, 3, 3], { padding: 1 }))).toBe('gemm'); // 64 columns
+    expect(chooseWeightPath(geom([4, 256, 8, 8], [256, 256, 3, 3], { padding: 1 }))).toBe('direct'); // 256 columns
+    expect(chooseWeightPath(geom([4, 32, 1, 1], [32, 1, 3, 3], { groups: 32, padding: 1 }))).toBe('direct');
+    expect(WEIGHT_GEMM_MAX_COLS).toBe(64);
+  });
+
   it("rejects path 'gemm' with groups > 1 or a dcol over the limit, and an unknown path", () => {
     const r = rt();
     const dy = Tensor.zeros(r, [1, 4, 3, 3]);
@@ -183,7 +196,10 @@ describe('conv2d backward data: GEMM + col2im path and direct path vs CPU refere
     const wBig = Tensor.zeros(r, [8, 2048, 7, 7]);
     const dyBig = Tensor.zeros(r, [1, 8, 14, 14]);
     expect(() => conv2dBackwardData(dyBig, wBig, xBig, { padding: 3, path: 'gemm' })).toThrow(/C·R·S·P·Q/);
-    for (const t of [dy, w, w2, wBig, dyBig]) t.dispose();
+    const x4 = Tensor.zeros(r, [1, 4, 3, 3]);
+    expect(() => conv2dBackwardWeight(x4, dy, [4, 1, 3, 3], { groups: 4, padding: 1, path: 'gemm' })).toThrow(/groups = 1/);
+    expect(() => conv2dBackwardWeight(x4, dy, [4, 4, 3, 3], { padding: 1, path: bad })).toThrow(/path must be/);
+    for (const t of [dy, w, w2, wBig, dyBig, x4]) t.dispose();
   });
 });
 
@@ -212,6 +228,14 @@ async function runCase(c: Case, seed: number, splits: (number | undefined)[] = [
       dw2.dispose();
     }
     dw.dispose();
+  }
+  // both weight-gradient paths where GEMM applies (groups = 1), whichever the default picks
+  if ((c.o.groups ?? 1) === 1) {
+    for (const path of ['gemm', 'direct'] as const) {
+      const dw = conv2dBackwardWeight(x, dy, c.w, { ...c.o, path });
+      expectClose(await dw.read(), dwRef, tolFor(N * P * Q), `dw (path ${path})`);
+      dw.dispose();
+    }
   }
   const db = conv2dBackwardBias(dy);
   expectClose(await db.read(), conv2dBackwardBiasRef(dyd, shape), tolFor(N * P * Q), 'db');

@@ -56,6 +56,9 @@ const CASES: Case[] = [
   { name: 'bias + relu + residual, stride 2', x: [2, 17, 17, 17], w: [33, 17, 3, 3], o: { stride: 2, padding: 1 }, bias: true, relu: true, residual: true },
   { name: 'residual only, depthwise', x: [1, 17, 9, 9], w: [17, 1, 3, 3], o: { groups: 17, padding: 1 }, residual: true },
   { name: 'relu + residual, 1x1 C=256', x: [1, 256, 9, 9], w: [64, 256, 1, 1], relu: true, residual: true },
+  { name: 'bias + relu + residual, 1x1 on 1x1 maps, N=4 (late stage)', x: [4, 65, 1, 1], w: [96, 65, 1, 1], bias: true, relu: true, residual: true },
+  { name: '3x3 pad1 on 2x2 maps, N=3, residual', x: [3, 33, 2, 2], w: [35, 33, 3, 3], o: { padding: 1 }, residual: true },
+  { name: '1x1 stride 2 from 2x2 to 1x1, N=2', x: [2, 40, 2, 2], w: [70, 40, 1, 1], o: { stride: 2 }, bias: true },
 ];
 
 const size = (s: readonly number[]) => s.reduce((a, b) => a * b, 1);
@@ -178,6 +181,13 @@ describe('conv2d forward', () => {
     expect([pick(pw, cpu), pick(pw, gpu), pick(pw, cpuNoSg)]).toEqual(['pw32x4', 'tiled64', 'reg8x4']);
     expect([pick(k3, cpu), pick(k3, gpu), pick(k3, cpuNoSg)]).toEqual(['row32x4', 'tiled64', 'reg8x4']);
     expect(pick(dil, cpu)).toBe('sg32x2');
+    // Few GEMM columns (N·P·Q <= GEMM_MAX_COLS) on CPU adapters: the im2row + matmul lowering; GPUs keep tiled64.
+    const late = geom([4, 512, 1, 1], [2048, 512, 1, 1]);
+    const late3 = geom([4, 256, 2, 2], [256, 256, 3, 3], { padding: 1 });
+    const wide = geom([4, 256, 8, 8], [256, 256, 3, 3], { padding: 1 });
+    expect([pick(late, cpu), pick(late3, cpu), pick(late, cpuNoSg), pick(late, gpu)]).toEqual(['gemm', 'gemm', 'gemm', 'tiled64']);
+    expect(pick(wide, cpu)).toBe('row32x4');
+    expect(pick(geom([4, 8, 1, 1], [8, 2, 1, 1], { groups: 4 }), cpu)).not.toBe('gemm');
     // Depthwise with a 33-wide dilated kernel spans too many inputs for dw8: the general variants take it.
     expect(pick(geom([1, 4, 80, 80], [4, 1, 1, 9], { groups: 4, dilation: 4 }), cpu)).toBe('sg32x2');
   });

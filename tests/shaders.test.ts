@@ -11,7 +11,7 @@ const KERNELS = [
   'attention_fwd', 'attention_repack', 'batchnorm', 'batchnorm_train_apply', 'batchnorm_train_bwd_dx',
   'batchnorm_train_bwd_finalize', 'batchnorm_train_bwd_sums', 'batchnorm_train_finalize',
   'batchnorm_train_stats', 'batchnorm_vec4', 'binary', 'cast_f16_f32', 'cast_f32_f16', 'conv2d_bwd_data',
-  'conv2d_bwd_weight', 'conv2d_bwd_weight_reduce', 'conv2d_col2im', 'conv2d_dw', 'conv2d_pw', 'conv2d_reg', 'conv2d_row',
+  'conv2d_bwd_weight', 'conv2d_bwd_weight_reduce', 'conv2d_col2im', 'conv2d_dw', 'conv2d_im2row', 'conv2d_pw', 'conv2d_reg', 'conv2d_row',
   'conv2d_sg', 'conv2d_tiled', 'cross_entropy', 'cross_entropy_reduce', 'cross_entropy_scale', 'dropout',
   'embedding', 'embedding_bwd_count', 'embedding_bwd_fill', 'embedding_bwd_gather', 'embedding_bwd_scan',
   'embedding_bwd_sort', 'fill', 'global_avg_pool', 'grad_norm_finalize', 'grad_norm_partial',

@@ -23,7 +23,7 @@ export function conv2dTuneClass(g: ConvGeom): string {
   if (g.dh !== 1 || g.dw !== 1) parts.push(`d${g.dh}x${g.dw}`);
   parts.push(g.ph || g.pw ? 'p' : 'p0');
   if (g.groups > 1) parts.push(g.Cg === 1 ? 'dw' : 'g');
-  parts.push(bucket(g.Cg, [4, 64, 256, 1024], 'c'), bucket(g.Kg, [64, 256, 1024], 'k'), bucket(g.N * g.P * g.Q, [256, 1024, 8192, 65536], 'n'));
+  parts.push(bucket(g.Cg, [4, 64, 256, 1024], 'c'), bucket(g.Kg, [64, 256, 1024], 'k'), bucket(g.N * g.P * g.Q, [32, 256, 1024, 8192, 65536], 'n'));
   return parts.join('.');
 }
 

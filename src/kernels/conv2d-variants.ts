@@ -9,6 +9,7 @@ import tiledSrc from '../../shaders/conv2d_tiled.wgsl';
 import type { KernelDef, Constants } from '../runtime/pipelines.js';
 import { ceilDiv } from './grid.js';
 import type { ConvGeom } from './conv2d-geom.js';
+import { gemmApplies } from './conv2d-gemm.js';
 
 const K_REG: KernelDef = { name: 'conv2d_reg', code: regSrc };
 const K_SG: KernelDef = { name: 'conv2d_sg', code: sgSrc };
@@ -39,6 +40,8 @@ export interface ConvVariant {
   /** Whether this variant can compute this convolution on this adapter. */
   applies(g: ConvGeom, caps: ConvCaps): boolean;
   launch(g: ConvGeom, caps: ConvCaps): ConvLaunch;
+  /** Not one dispatch: conv2d runs it as im2row + matmul (conv2d-gemm.ts); `launch` is not used. */
+  lowered?: true;
 }
 
 /** Column blocks spread over grid x (and z when x would pass the per-dimension limit); y = channel blocks. */
@@ -133,6 +136,24 @@ function tiled(name: string): ConvVariant {
   };
 }
 
+/** Lowered to im2row + one matmul (conv2d-gemm.ts): for few output columns, where the tile variants idle lanes. */
+function gemm(name: string): ConvVariant {
+  return {
+    name,
+    lowered: true,
+    applies: (g) => gemmApplies(g),
+    launch: () => {
+      throw new Error(`conv2d variant '${name}' is lowered to a matmul and has no single launch`);
+    },
+  };
+}
+
+/**
+ * CPU adapters: at or below this many GEMM columns N·P·Q the GEMM lowering is the default. Measured on lavapipe
+ * (ResNet-50 stage 3–4 convs: 4–32 columns 2–15× faster than the tile variants; mixed at 64–128) in bench/README.md; the tuner can choose otherwise per adapter.
+ */
+export const GEMM_MAX_COLS = 32;
+
 export const VARIANTS: readonly ConvVariant[] = [
   general('reg8x4', 8, 4, false),
   general('sg32x2', 32, 2, true),
@@ -140,6 +161,7 @@ export const VARIANTS: readonly ConvVariant[] = [
   pointwise('pw32x4', 32, 4),
   depthwise('dw8', 8),
   tiled('tiled64'),
+  gemm('gemm'),
 ];
 
 const byName = new Map(VARIANTS.map((v) => [v.name, v]));
@@ -147,6 +169,7 @@ const byName = new Map(VARIANTS.map((v) => [v.name, v]));
 /**
  * The selection rule (deterministic, from the shape and the adapter class only):
  *  1. depthwise-like (C/groups = 1)                            -> dw8
+ *  1b. CPU adapter, N·P·Q <= GEMM_MAX_COLS, groups = 1          -> gemm (im2row + matmul)
  *  2. a GPU (not a CPU adapter)                                -> tiled64
  *  3. CPU adapter with subgroups >= 8: 1×1 without padding     -> pw32x4
  *                                      other kernels           -> row32x4 (sg32x2 if its row span is too wide)
@@ -156,6 +179,7 @@ const byName = new Map(VARIANTS.map((v) => [v.name, v]));
 export function chooseVariant(g: ConvGeom, caps: ConvCaps): ConvVariant | undefined {
   const order: string[] = [];
   if (g.Cg === 1) order.push('dw8');
+  if (caps.cpuLike && g.N * g.P * g.Q <= GEMM_MAX_COLS) order.push('gemm');
   if (!caps.cpuLike) order.push('tiled64');
   if (caps.subgroups8) order.push(g.R === 1 && g.S === 1 ? 'pw32x4' : 'row32x4', 'sg32x2');
   order.push('reg8x4', 'tiled64');

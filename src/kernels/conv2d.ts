@@ -20,6 +20,7 @@ import { convGeom, outputSize, flops, type Pair, type ConvGeom } from './conv2d-
 import { VARIANTS, chooseVariant, type ConvCaps, type ConvVariant } from './conv2d-variants.js';
 import { conv2dTuneClass, convTuneShape } from './conv2d-tune.js';
 import { tunedVariant } from './tune-cache.js';
+import { conv2dGemm } from './conv2d-gemm.js';
 
 export type { Pair } from './conv2d-geom.js';
 
@@ -116,6 +117,7 @@ export function conv2d(x: Tensor, w: Tensor, opts: Conv2dOptions = {}): Tensor {
   const rt = x.rt;
   const caps = conv2dCaps(rt);
   const v = pick(rt, g, caps, opts.variant, both);
+  if (v.lowered) return conv2dGemm(x, w, g, bias, opts.activation === 'relu', residual);
   const out = Tensor.empty(rt, yShape);
   const l = v.launch(g, caps);
   rt.dispatch(l.kernel, {

@@ -12,10 +12,11 @@ struct Params {
 @group(0) @binding(2) var<storage, read> b: array<vec4f>;
 @group(0) @binding(3) var<storage, read_write> y: array<vec4f>;
 
-// p.op (a uniform, so every op shares the pipelines of one layout: cold starts compile few):
+// The override OP (p.op repeats it; a uniform switch makes CPU drivers run every case under lane masks):
 // 0 add, 1 sub, 2 mul, 3 div, 4 max, 5 min, 6 pow, 7 eq, 8 gt, 9 lt (comparisons give 1.0 / 0.0).
 // MODE 0: same shape; 1: b is the scalar p.s; 2: b is the single element b[0]; 3: a is the single element a[0];
 // 4: general broadcast over RANK dims (INNER4: d0 % 4 == 0, so 4 outputs share one index computation).
+override OP: u32 = 0u;
 override MODE: u32 = 0u;
 override RANK: u32 = 1u;
 override INNER4: bool = false;
@@ -34,7 +35,7 @@ fn pow4(x: vec4f, e: vec4f) -> vec4f {
 }
 
 fn op(u: vec4f, v: vec4f) -> vec4f {
-  switch p.op {
+  switch OP {
     case 1u: { return u - v; }
     case 2u: { return u * v; }
     case 3u: { return u / v; }

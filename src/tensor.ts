@@ -60,6 +60,13 @@ export class Tensor {
   grad: Tensor | null = null;
   /** Autograd: the node that produced this tensor (null for leaves and untracked results). */
   gradFn: GradFn | null = null;
+  /**
+   * Autograd: while this (gradient) tensor is known to hold only zeros, the capture epoch it was cleared in
+   * (0 outside any step capture; see captureEpoch), else false. Set where a grad is cleared (zeroInto, an
+   * optimizer's zeroGrad), reset by accumulateInto/copyInto. accumulateInto then records a buffer copy instead
+   * of the add kernel — within a capture only if the clear was recorded by the same capture.
+   */
+  zeroed: number | false = false;
 
   /** Use `Tensor.empty`, `Tensor.from`, `Tensor.view` or a kernel to make tensors. */
   private constructor(

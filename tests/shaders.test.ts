@@ -7,7 +7,7 @@ import { formatCompileMessages } from '../src/runtime/pipelines.js';
 
 /** Kernels with at least one @compute entry point. */
 const KERNELS = [
-  'accumulate', 'activation_bwd', 'adamw', 'attention_bwd_dkdv', 'attention_bwd_dq', 'attention_bwd_prep',
+  'accumulate', 'accumulate_vec4', 'activation_bwd', 'adamw', 'attention_bwd_dkdv', 'attention_bwd_dq', 'attention_bwd_prep',
   'attention_fwd', 'attention_repack', 'batchnorm', 'batchnorm_train_apply', 'batchnorm_train_bwd_dx',
   'batchnorm_train_bwd_finalize', 'batchnorm_train_bwd_sums', 'batchnorm_train_finalize',
   'batchnorm_train_stats', 'batchnorm_vec4', 'binary', 'cast_f16_f32', 'cast_f32_f16', 'conv2d_bwd_data',

@@ -73,6 +73,7 @@ function runUnary(x: Tensor, code: number, alpha: number, beta: number, name: st
   rt.dispatch(K_UNARY, {
     buffers: [vec4Binding(x), vec4Binding(out)],
     params: [nq, code, f32(alpha), f32(beta)],
+    constants: { OP: code },
     workgroups: launch1d(rt, nq),
   });
   return out;
@@ -165,7 +166,7 @@ export function binary(a: Tensor, b: Tensor | number, op: BinaryOp): Tensor {
     // A number b still needs a buffer at binding 2: a again (read-only twice is allowed).
     buffers: [vec4Binding(a), vec4Binding(typeof b === 'number' ? a : b), vec4Binding(out)],
     params,
-    constants: { MODE: plan.mode, RANK: Math.max(rank, 1), INNER4: rank > 0 && plan.dims[rank - 1]! % 4 === 0 },
+    constants: { OP: code, MODE: plan.mode, RANK: Math.max(rank, 1), INNER4: rank > 0 && plan.dims[rank - 1]! % 4 === 0 },
     workgroups: launch1d(rt, nq),
   });
   return out;

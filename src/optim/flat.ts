@@ -4,6 +4,7 @@ import { GraftError, ShapeError } from '../runtime/errors.js';
 import { BufferUsage } from '../runtime/flags.js';
 import type { Runtime } from '../runtime/runtime.js';
 import { Tensor, keep } from '../tensor.js';
+import { captureEpoch } from '../runtime/capture.js';
 
 /**
  * Elements per lookup block. Arena views start on 256-byte boundaries, so for f32 no 64-element
@@ -122,6 +123,7 @@ export class FlatParams {
     if (src.dtype !== 'f32' || src.size !== dst.size) {
       throw new ShapeError(`optimizer: cannot copy ${src.dtype}[${src.shape.join(', ')}] into f32[${dst.shape.join(', ')}]`);
     }
+    dst.zeroed = false;
     if (!dst.size) return;
     const bytes = (dst.byteLength + 3) & ~3;
     const enc = this.rt.commandEncoder();
@@ -140,6 +142,8 @@ export class FlatParams {
   zeroGrads(): void {
     const enc = this.rt.commandEncoder();
     for (const c of this.grads.chunks) enc.clearBuffer(c.buffer);
+    const epoch = captureEpoch();
+    for (const v of this.views) v.zeroed = epoch;
   }
 
   /**

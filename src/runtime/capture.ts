@@ -48,6 +48,17 @@ export function isCapturing(): boolean {
   return recording !== null;
 }
 
+const recorderIds = new WeakMap<Recorder, number>();
+let nextRecorderId = 1;
+
+/** The capture recording now: 0 when none, else an id unique to that recording (for "done within this capture" checks). */
+export function captureEpoch(): number {
+  if (!recording) return 0;
+  let id = recorderIds.get(recording);
+  if (id === undefined) recorderIds.set(recording, (id = nextRecorderId++));
+  return id;
+}
+
 function isBuffer(v: unknown): v is GPUBuffer {
   return typeof v === 'object' && v !== null && 'mapState' in v && 'destroy' in v;
 }

@@ -4,7 +4,8 @@ import type { Runtime } from '../src/runtime/runtime.js';
 import { captureStep } from '../src/runtime/capture.js';
 import { Tensor } from '../src/tensor.js';
 import { backward, F } from '../src/autograd/index.js';
-import { manualSeed } from '../src/autograd/random.js';
+import { defaultRng, manualSeed } from '../src/autograd/random.js';
+import { loraLinear } from '../src/peft/functional.js';
 import { Dropout, Linear, type Module } from '../src/nn/index.js';
 import { AdamW, SGD, captureTrainingStep, type BatchInput } from '../src/optim/index.js';
 import { useRuntime } from './helpers/gpu.js';
@@ -51,7 +52,56 @@ async function train(r: Runtime, steps: number, capture: boolean) {
   return { losses, weights, stats };
 }
 
+/** Base linear 32 → 5 (frozen) with a fused LoRA branch (r 4, dropout 0.3, seed drawn per step), A and B trained. */
+async function trainLora(r: Runtime, steps: number, capture: boolean) {
+  const base = new Linear(r, 32, 5, { rng: 3 });
+  const a = Tensor.from(r, Float32Array.from({ length: 4 * 32 }, (_, i) => Math.sin(i) * 0.2), [4, 32]);
+  const b = Tensor.from(r, Float32Array.from({ length: 5 * 4 }, (_, i) => Math.cos(i) * 0.2), [5, 4]);
+  a.requiresGrad = true;
+  b.requiresGrad = true;
+  const opt = new AdamW([a, b], { lr: 1e-2 });
+  const stepFn = ([x, y]: readonly Tensor[]): Tensor => {
+    opt.zeroGrad();
+    const out = loraLinear(x!, base.weight, a, b, base.bias, { scaling: 2, dropout: 0.3, seed: defaultRng().seed(), fused: true });
+    const l = F.crossEntropy(out, y!);
+    backward(l);
+    opt.step();
+    return l;
+  };
+  manualSeed(78);
+  const runner = captureTrainingStep(r, stepFn, { capture });
+  const losses: number[] = [];
+  for (let i = 0; i < steps; i++) {
+    const loss = runner.step(batch(i % 2));
+    losses.push((await loss.read())[0]!);
+    loss.dispose();
+  }
+  const weights = [await a.read(), await b.read()];
+  const stats = { ...runner.stats };
+  runner.dispose();
+  opt.dispose();
+  base.dispose();
+  a.dispose();
+  b.dispose();
+  await r.sync();
+  return { losses, weights, stats };
+}
+
 describe('dropout in captured steps', () => {
+  it('fused LoRA with lora_dropout > 0: captured steps equal normal steps (fresh mask per replay, forward mask reused by backward)', async () => {
+    const r = rt();
+    const normal = await trainLora(r, 5, false);
+    const captured = await trainLora(r, 5, true);
+    expect(captured.stats).toEqual({ captures: 1, replays: 4 });
+    for (let i = 0; i < 5; i++) expect(Math.abs(captured.losses[i]! - normal.losses[i]!), `loss of step ${i}`).toBeLessThanOrEqual(1e-6);
+    expect(normal.losses[2]).not.toBeCloseTo(normal.losses[0]!, 6);
+    for (let k = 0; k < 2; k++) {
+      let worst = 0;
+      for (let i = 0; i < normal.weights[k]!.length; i++) worst = Math.max(worst, Math.abs(normal.weights[k]![i]! - captured.weights[k]![i]!));
+      expect(worst, `LoRA ${k ? 'B' : 'A'}: max |captured − normal|`).toBeLessThanOrEqual(1e-6);
+    }
+  });
+
   it('6 captured steps (1 recorded + 5 replayed) with F.dropout equal 6 normal steps with the same manualSeed: losses and weights', async () => {
     const r = rt();
     const normal = await train(r, 6, false);

@@ -1,7 +1,8 @@
 // LoRA linear primitive: fused forward (one kernel) and a backward that never forms dW for a frozen base weight.
 import { loraLinearForward, type LoraFusedVariant } from '../../kernels/lora.js';
 import { matmul } from '../../kernels/matmul.js';
-import { dropout, dropoutBackward } from '../../kernels/dropout.js';
+import { dropout, dropoutBackward, type SeedSource } from '../../kernels/dropout.js';
+import { capturedSeed } from './misc.js';
 import { scale } from '../../kernels/elementwise.js';
 import { reduce } from '../../kernels/reduce.js';
 import type { Shape, Tensor } from '../../tensor.js';
@@ -27,7 +28,11 @@ export type LoraPrims = {
    */
   loraLinear: {
     params: LoraLinearParams;
-    saved: { x: Tensor | null; w: Tensor | null; a: Tensor | null; b: Tensor | null; u: Tensor | null; xShape: Shape };
+    saved: {
+      x: Tensor | null; w: Tensor | null; a: Tensor | null; b: Tensor | null; u: Tensor | null; xShape: Shape;
+      /** Under step capture, the dropout seed cell forward and backward share (replays refill it). */
+      seedAt: SeedSource | undefined;
+    };
   };
 };
 
@@ -40,7 +45,8 @@ export const loraRules: Rules<LoraPrims> = {
   loraLinear: {
     forward: (ctx, [x, w, a, b, bias], p) => {
       const x2 = flat(x!);
-      const xd = p.dropout > 0 ? dropout(x2, p.dropout, p.seed, p.offset) : null;
+      const seedAt = p.dropout > 0 ? capturedSeed(p.seed) : undefined;
+      const xd = p.dropout > 0 ? dropout(x2, p.dropout, p.seed, p.offset, seedAt) : null;
       let r;
       try {
         r = loraLinearForward(x2, w!, a!, b!, { bias, scaling: p.scaling, xd, wantU: ctx.needs[3], path: p.path, variant: p.variant });
@@ -60,6 +66,7 @@ export const loraRules: Rules<LoraPrims> = {
           b: needDx || ctx.needs[2] ? ctx.save(b!) : null,
           u: r.u ? ctx.own(r.u) : null,
           xShape: x!.shape,
+          seedAt,
         },
       };
     },
@@ -80,7 +87,7 @@ export const loraRules: Rules<LoraPrims> = {
           // dX = dY·W + dropout'(s·(dY·B)·A)
           let l = matmul(gb!, s.a!);
           if (p.dropout > 0) {
-            const ld = dropoutBackward(l, p.dropout, p.seed, p.offset);
+            const ld = dropoutBackward(l, p.dropout, p.seed, p.offset, s.seedAt);
             l.dispose();
             l = ld;
           }
@@ -92,7 +99,7 @@ export const loraRules: Rules<LoraPrims> = {
         if (needW) out[1] = matmul(g2, x2!, { transA: true }); // only when the base weight is trainable
         if (needA) {
           // dA = (s·dY·B)ᵀ · dropout(x)  [r, in]
-          const xd = p.dropout > 0 ? dropout(x2!, p.dropout, p.seed, p.offset) : x2!;
+          const xd = p.dropout > 0 ? dropout(x2!, p.dropout, p.seed, p.offset, s.seedAt) : x2!;
           out[2] = matmul(gb!, xd, { transA: true });
           if (xd !== x2) xd.dispose();
         }

@@ -38,7 +38,7 @@ export const miscRules: Rules<MiscPrims> = {
  * when nothing records. A seed passed explicitly to F.dropout is replaced by fresh draws too (the
  * rule cannot tell it from a drawn one).
  */
-function capturedSeed(seed: number): SeedSource | undefined {
+export function capturedSeed(seed: number): SeedSource | undefined {
   if (!isCapturing()) return undefined;
   const cell = { seed };
   onReplay(() => {

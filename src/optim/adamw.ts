@@ -74,7 +74,7 @@ export class AdamW extends Optimizer<AdamWHyper> {
   }
 
   protected constants(): Constants {
-    return { AMSGRAD: this.amsgrad };
+    return { AMSGRAD: this.amsgrad, PER: 4 };
   }
 
   protected hasState(_name: string, i: number): boolean {

@@ -77,6 +77,9 @@ export const PARAM_WORDS = 4;
 export const SKIP = 0xffffffff;
 const WG = 256;
 
+/** vec4s each invocation updates: the kernel's PER override constant (1 when it has none). */
+const perInvocation = (c: Constants): number => (typeof c.PER === 'number' ? c.PER : 1);
+
 /**
  * The machinery every optimizer shares. Construction relocates the trainable parameters into a
  * FlatArena, makes each `p.grad` a zeroed view of a grad arena with the same layout, and the
@@ -256,7 +259,7 @@ export abstract class Optimizer<H extends BaseHyper> {
         ],
         params: [n4, this.flat.blockBase[c]!, tail[0], tail[1], f32(tail[2])],
         constants,
-        workgroups: grid1d(n4, WG, maxPerDim),
+        workgroups: grid1d(Math.ceil(n4 / perInvocation(constants)), WG, maxPerDim),
       });
     });
   }
@@ -282,7 +285,7 @@ export abstract class Optimizer<H extends BaseHyper> {
         ],
         params: [n4, this.flat.blockBase[s.chunk]! + s.offset / BLOCK, tail[0], tail[1], f32(tail[2])],
         constants,
-        workgroups: grid1d(n4, WG, maxPerDim),
+        workgroups: grid1d(Math.ceil(n4 / perInvocation(constants)), WG, maxPerDim),
       });
     });
   }

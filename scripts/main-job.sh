@@ -7,8 +7,8 @@
 #   (c) the same LoRA recipe from random initialisation (the transfer benefit: (b) minus (c)).
 # Sizes via env: TRAIN (default 384 train images), TEST (256 test images), RES (64 px), EPOCHS (4; 10 for the
 # linear probe, LP_EPOCHS), LR (3e-3). samples/s counts training steps on the cached inputs only; the one-off
-# caching pass (every image through the frozen stages once) is printed separately. About 15 min on an idle
-# 2-core machine (lavapipe CPU adapter); re-runs reuse the set-up, the build and the model download.
+# caching pass (every image through the frozen stages once) is printed separately. About 11 min on an idle
+# 2-core machine (lavapipe CPU adapter; measured 686 s); re-runs reuse the set-up, the build and the model download.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 TRAIN=${TRAIN:-384} TEST=${TEST:-256} RES=${RES:-64} EPOCHS=${EPOCHS:-4} LP_EPOCHS=${LP_EPOCHS:-10} LR=${LR:-3e-3}

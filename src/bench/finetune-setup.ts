@@ -134,6 +134,9 @@ function resnetSetup(rt: Runtime, spec: FinetuneBenchSpec): FinetuneSetup {
     for (const t of model.parameters()) t.requiresGrad = false;
     for (const t of model.fc.parameters()) t.requiresGrad = true;
     model.eval();
+    // Eval-mode BN folds are computed on first use and cached: fill the cache here, outside the timed steps and
+    // outside any step capture (a recording would include the folding and every replay would repeat it).
+    scope(rt, () => noGrad(() => model.features(x)).dispose());
     strategyLabel = 'linear probe: backbone frozen (eval-mode BN, forward under noGrad), fc trained';
     lossFn = (xs, ys) => {
       const f = noGrad(() => model.features(xs));

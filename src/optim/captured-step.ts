@@ -32,7 +32,9 @@ interface Entry {
  * loss that the next step overwrites: read it (or copy it) before then, and dispose it.
  *
  * stepFn must read its batch only through `inputs`, and must keep every tensor it uses besides
- * them (model, optimizer) alive while this object lives.
+ * them (model, optimizer) alive while this object lives. Run one forward before the first step when
+ * the model fills a cache lazily (a ResNet in eval mode folds its BatchNorms on first use): otherwise
+ * the recording includes the cache fill and every replay repeats it (same results, more dispatches).
  */
 export class CapturedTrainingStep {
   private readonly entries = new Map<string, Entry>();

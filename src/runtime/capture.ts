@@ -166,10 +166,10 @@ export interface CaptureOptions {
  * replay overwrites them in place, and returns fresh views of them (dispose those when done).
  *
  * Not captured: anything `fn` computes on the host from data (it runs once), `Tensor.write`,
- * readbacks and submits inside `fn` (they throw). Dropout through F.dropout / nn.Dropout is
- * captured: each replay draws each call's seed anew from the default generator (in call order,
- * as F.dropout does when run for real; see autograd/ops/misc.ts); the dropout kernel called
- * directly without a dynamic seed throws.
+ * readbacks and submits inside `fn` (they throw). Dropout through F.dropout / nn.Dropout and the
+ * fused LoRA rule's lora_dropout is captured: each replay draws each call's seed anew from the
+ * default generator (in call order, as F.dropout does when run for real; see autograd/ops/misc.ts);
+ * the dropout kernel called directly without a dynamic seed throws.
  */
 export class CapturedStep {
   readonly outputs: readonly Tensor[];

@@ -1,5 +1,5 @@
 // Layer norm training forward + backward and softmax / log-softmax backward: CPU reference vs finite differences, GPU vs CPU, determinism.
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { Tensor } from '../src/tensor.js';
 import { layerNormBackward, layerNormTrain, logSoftmaxBackward, softmaxBackward } from '../src/kernels/norm-backward.js';
 import { ShapeError } from '../src/runtime/errors.js';
@@ -105,6 +105,30 @@ describe('layer norm on the GPU', () => {
         for (const t of [tx, tw, tdy, fwd.y, fwd.mean, fwd.rstd, g.dx, g.dweight, g.dbias]) t?.dispose();
       }
     }
+  });
+
+  it('affine = false (frozen weight and bias): the same dx bits, null dweight / dbias, no reduction dispatched', async () => {
+    const r = rt();
+    const rows = 67;
+    const D = 96;
+    const tx = Tensor.from(r, shifted(rows * D, 5, 1), [rows, D]);
+    const tw = Tensor.from(r, randArray(D, 6, 0.5, 1.5), [D]);
+    const tdy = Tensor.from(r, randArray(rows * D, 7), [rows, D]);
+    const fwd = layerNormTrain(tx, tw, null);
+    const full = layerNormBackward(tdy, tx, fwd.mean, fwd.rstd, tw);
+    const names: string[] = [];
+    const orig = r.dispatch.bind(r);
+    const spy = vi.spyOn(r, 'dispatch').mockImplementation((k, o) => {
+      names.push(k.name);
+      orig(k, o);
+    });
+    const dxOnly = layerNormBackward(tdy, tx, fwd.mean, fwd.rstd, tw, false);
+    spy.mockRestore();
+    expect(names).toEqual(['layernorm_bwd_dx']);
+    expect(dxOnly.dweight).toBeNull();
+    expect(dxOnly.dbias).toBeNull();
+    expect(Array.from(new Uint32Array((await dxOnly.dx.read()).buffer))).toEqual(Array.from(new Uint32Array((await full.dx.read()).buffer)));
+    for (const t of [tx, tw, tdy, fwd.y, fwd.mean, fwd.rstd, full.dx, full.dweight, full.dbias, dxOnly.dx]) t?.dispose();
   });
 
   it('dweight / dbias are bit-identical across runs', async () => {

@@ -87,6 +87,23 @@ export function layerNormBackward(
   mean: Tensor,
   rstd: Tensor,
   weight: Tensor | null,
+): { dx: Tensor; dweight: Tensor | null; dbias: Tensor };
+/** affine = false: only dx (frozen weight and bias: no per-column reduction is dispatched; dweight, dbias null). */
+export function layerNormBackward(
+  dy: Tensor,
+  x: Tensor,
+  mean: Tensor,
+  rstd: Tensor,
+  weight: Tensor | null,
+  affine: boolean,
+): { dx: Tensor; dweight: Tensor | null; dbias: Tensor | null };
+export function layerNormBackward(
+  dy: Tensor,
+  x: Tensor,
+  mean: Tensor,
+  rstd: Tensor,
+  weight: Tensor | null,
+  affine = true,
 ): { dx: Tensor; dweight: Tensor | null; dbias: Tensor | null } {
   const op = 'layerNormBackward';
   const { rows, D } = lastDim(op, x);
@@ -100,11 +117,11 @@ export function layerNormBackward(
   const rt = x.rt;
   const hasW = weight !== null;
   const dx = Tensor.empty(rt, x.shape, 'f32');
-  const dweight = hasW ? Tensor.empty(rt, [D], 'f32') : null;
-  const dbias = Tensor.empty(rt, [D], 'f32');
+  const dweight = hasW && affine ? Tensor.empty(rt, [D], 'f32') : null;
+  const dbias = affine ? Tensor.empty(rt, [D], 'f32') : null;
   if (D === 0) return { dx, dweight, dbias };
   if (rows === 0) {
-    rt.commandEncoder().clearBuffer(dbias.buffer, dbias.byteOffset, 4 * D);
+    if (dbias) rt.commandEncoder().clearBuffer(dbias.buffer, dbias.byteOffset, 4 * D);
     if (dweight) rt.commandEncoder().clearBuffer(dweight.buffer, dweight.byteOffset, 4 * D);
     return { dx, dweight, dbias };
   }
@@ -115,6 +132,7 @@ export function layerNormBackward(
     constants: { WG: plan.wg, T: plan.t },
     workgroups: plan.workgroups,
   });
+  if (!dbias) return { dx, dweight, dbias };
 
   // Stage 1: chunks of R rows, enough chunks × D columns to keep ~16k threads busy.
   const maxWg = rt.limits.maxComputeWorkgroupsPerDimension;

@@ -60,9 +60,10 @@ export const normRules: Rules<NormPrims> = {
       return { out: [r.y], saved: { x: ctx.save(x), w: w && ctx.save(w), mean: ctx.own(r.mean), rstd: ctx.own(r.rstd) } };
     },
     backward: (ctx, [gy], s, p) => {
-      const r = layerNormBackward(gy!, s.x!, s.mean!, s.rstd!, s.w);
       const needW = ctx.needs[1] && p.weight;
       const needB = ctx.needs[p.weight ? 2 : 1] && p.bias;
+      // frozen weight and bias (LoRA, adapters, probes): dx only, no per-column reductions
+      const r = layerNormBackward(gy!, s.x!, s.mean!, s.rstd!, s.w, !!(needW || needB));
       if (!ctx.needs[0]) r.dx.dispose();
       return affineGrads(p, ctx.needs[0] ? r.dx : null, needW ? r.dweight : (r.dweight?.dispose(), null), needB ? r.dbias : (r.dbias?.dispose(), null));
     },

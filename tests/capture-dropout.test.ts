@@ -21,6 +21,22 @@ function batch(seed: number): BatchInput[] {
   ];
 }
 
+/** Run `steps` steps of stepFn (captured or not) from manualSeed(seed) on alternating batches: losses, weights, stats. */
+async function runSteps(r: Runtime, stepFn: (inputs: readonly Tensor[]) => Tensor, params: readonly Tensor[], steps: number, capture: boolean, seed: number) {
+  manualSeed(seed);
+  const runner = captureTrainingStep(r, stepFn, { capture });
+  const losses: number[] = [];
+  for (let i = 0; i < steps; i++) {
+    const loss = runner.step(batch(i % 2));
+    losses.push((await loss.read())[0]!);
+    loss.dispose();
+  }
+  const weights = await Promise.all(params.map((t) => t.read()));
+  const stats = { ...runner.stats };
+  runner.dispose();
+  return { losses, weights, stats };
+}
+
 /** 32 → 24 → 5 MLP with F.dropout (default generator) on the input and the hidden layer, trained by AdamW. */
 async function train(r: Runtime, steps: number, capture: boolean) {
   const l1 = new Linear(r, 32, 24, { rng: 1 });
@@ -35,21 +51,11 @@ async function train(r: Runtime, steps: number, capture: boolean) {
     opt.step();
     return l;
   };
-  manualSeed(77);
-  const runner = captureTrainingStep(r, stepFn, { capture });
-  const losses: number[] = [];
-  for (let i = 0; i < steps; i++) {
-    const loss = runner.step(batch(i % 2));
-    losses.push((await loss.read())[0]!);
-    loss.dispose();
-  }
-  const weights = await Promise.all(params.map((t) => t.read()));
-  const stats = { ...runner.stats };
-  runner.dispose();
+  const out = await runSteps(r, stepFn, params, steps, capture, 77);
   opt.dispose();
   for (const m of [l1, l2] as Module[]) m.dispose();
   await r.sync();
-  return { losses, weights, stats };
+  return out;
 }
 
 /** Base linear 32 → 5 (frozen) with a fused LoRA branch (r 4, dropout 0.3, seed drawn per step), A and B trained. */
@@ -68,23 +74,13 @@ async function trainLora(r: Runtime, steps: number, capture: boolean) {
     opt.step();
     return l;
   };
-  manualSeed(78);
-  const runner = captureTrainingStep(r, stepFn, { capture });
-  const losses: number[] = [];
-  for (let i = 0; i < steps; i++) {
-    const loss = runner.step(batch(i % 2));
-    losses.push((await loss.read())[0]!);
-    loss.dispose();
-  }
-  const weights = [await a.read(), await b.read()];
-  const stats = { ...runner.stats };
-  runner.dispose();
+  const out = await runSteps(r, stepFn, [a, b], steps, capture, 78);
   opt.dispose();
   base.dispose();
   a.dispose();
   b.dispose();
   await r.sync();
-  return { losses, weights, stats };
+  return out;
 }
 
 describe('dropout in captured steps', () => {

@@ -5,13 +5,10 @@ import { ShapeError } from '../runtime/errors.js';
 import { Tensor } from '../tensor.js';
 import { grid1d } from '../kernels/grid.js';
 import { captureEpoch } from '../runtime/capture.js';
-import { vec4Binding } from '../kernels/strided.js';
+import { hasVec4Window, vec4Binding } from '../kernels/strided.js';
 
 const K = { name: 'accumulate', code: src };
 const K_VEC4 = { name: 'accumulate_vec4', code: srcVec4 };
-
-/** Whether t's window rounded up to whole vec4s is 16-byte aligned and inside its buffer (see vec4Binding). */
-const hasVec4Window = (t: Tensor): boolean => t.byteOffset % 16 === 0 && t.byteOffset + Math.ceil(t.byteLength / 16) * 16 <= t.buffer.size;
 
 const fmt = (t: Tensor): string => `${t.dtype} [${t.shape.join(', ')}]`;
 

@@ -119,9 +119,10 @@ function sgFor(M: number): string {
  * - other adapters (GPUs): 'tiled' (workgroup memory).
  */
 export function defaultVariant(rt: Runtime, M: number, N: number): string {
-  const cpuSg = isCpuAdapter(rt) && sgSupported(rt);
-  if (N <= 4 || (M <= 4 && !(cpuSg && M >= 2 && N > 32))) return 'skinny';
-  if (isCpuAdapter(rt)) return sgSupported(rt) ? sgFor(M) : 'rb';
+  const cpu = isCpuAdapter(rt);
+  const sg = cpu && sgSupported(rt);
+  if (N <= 4 || (M <= 4 && !(sg && M >= 2 && N > 32))) return 'skinny';
+  if (cpu) return sg ? sgFor(M) : 'rb';
   return 'tiled';
 }
 

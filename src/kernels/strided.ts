@@ -57,6 +57,13 @@ export function innerFirst(v: readonly number[], n: number, pad = 0): number[] {
   return r;
 }
 
+const vec4WindowBytes = (t: Tensor): number => Math.max(16, Math.ceil(t.byteLength / 16) * 16);
+
+/** Whether vec4Binding(t) applies: t starts 16-byte aligned and its window rounded up to whole vec4s fits its buffer. */
+export function hasVec4Window(t: Tensor): boolean {
+  return t.byteOffset % 16 === 0 && t.byteOffset + vec4WindowBytes(t) <= t.buffer.size;
+}
+
 /**
  * The tensor's buffer window rounded up to whole vec4s (16 bytes), for kernels that bind
  * `array<vec4f>` and touch the last partial vec4. Pooled buffers (size classes are multiples of
@@ -64,9 +71,9 @@ export function innerFirst(v: readonly number[], n: number, pad = 0): number[] {
  * may be overwritten, they belong to no tensor.
  */
 export function vec4Binding(t: Tensor): GPUBufferBinding {
-  const size = Math.max(16, Math.ceil(t.byteLength / 16) * 16);
+  const size = vec4WindowBytes(t);
   const buf = t.buffer;
-  if (t.byteOffset + size > buf.size || t.byteOffset % 16 !== 0) {
+  if (!hasVec4Window(t)) {
     throw new GraftError(
       `tensor #${t.id} [${t.shape.join(', ')}] at byte ${t.byteOffset} of a ${buf.size}-byte buffer has no room for a vec4 window of ${size} bytes`,
     );
